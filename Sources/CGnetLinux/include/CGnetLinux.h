@@ -1,0 +1,146 @@
+// C shim for Gnet: the Linux APIs that Swift cannot reach comfortably (packed epoll_event,
+// errno, CMSG macros, relaxed atomics on shared counters). Everything here is a thin,
+// allocation-free wrapper; policy lives in Swift.
+#ifndef CGNET_LINUX_H
+#define CGNET_LINUX_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+// Declared here because the system module may have been built without _GNU_SOURCE.
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+extern int sched_setaffinity(__pid_t pid, size_t size, const cpu_set_t *set);
+
+/// One readiness event, unpacked from the (packed on x86_64) struct epoll_event.
+typedef struct {
+    uint32_t events;
+    uint64_t token;
+} gnet_event_t;
+
+static inline int gnet_errno(void) { return errno; }
+static inline void gnet_set_errno(int e) { errno = e; }
+
+static inline int gnet_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+/// epoll_wait into an unpacked array; at most 512 events per call.
+static inline int gnet_epoll_wait(int epfd, gnet_event_t *out, int max, int timeout_ms) {
+    struct epoll_event ev[512];
+    if (max > 512) max = 512;
+    int n = epoll_wait(epfd, ev, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        out[i].events = ev[i].events;
+        out[i].token = ev[i].data.u64;
+    }
+    return n;
+}
+
+static inline uint32_t gnet_EPOLLIN(void) { return EPOLLIN; }
+static inline uint32_t gnet_EPOLLOUT(void) { return EPOLLOUT; }
+static inline uint32_t gnet_EPOLLERR(void) { return EPOLLERR; }
+static inline uint32_t gnet_EPOLLHUP(void) { return EPOLLHUP; }
+static inline uint32_t gnet_EPOLLRDHUP(void) { return EPOLLRDHUP; }
+static inline uint32_t gnet_EPOLLET(void) { return EPOLLET; }
+static inline uint32_t gnet_EPOLLEXCLUSIVE(void) { return EPOLLEXCLUSIVE; }
+
+static inline int gnet_socket(int domain, int type, int protocol) {
+    return socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+}
+static inline int gnet_accept(int fd, struct sockaddr *addr, socklen_t *len) {
+    return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+static inline int gnet_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+static inline int gnet_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+static inline int gnet_SOCK_STREAM(void) { return SOCK_STREAM; }
+static inline int gnet_SOCK_DGRAM(void) { return SOCK_DGRAM; }
+
+static inline int gnet_set_int_option(int fd, int level, int name, int value) {
+    return setsockopt(fd, level, name, &value, sizeof value);
+}
+static inline int gnet_get_int_option(int fd, int level, int name, int *value) {
+    socklen_t len = sizeof *value;
+    return getsockopt(fd, level, name, value, &len);
+}
+static inline int gnet_set_linger(int fd, int on, int seconds) {
+    struct linger l = { .l_onoff = on, .l_linger = seconds };
+    return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+static inline int gnet_bind_to_device(int fd, const char *name) {
+    return setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, (socklen_t)strlen(name));
+}
+static inline int gnet_socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+    return err;
+}
+static inline int gnet_sendmsg_flags(void) { return MSG_NOSIGNAL; }
+
+static inline int64_t gnet_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/// Pins the calling thread to one CPU (benchmarks).
+static inline int gnet_pin_to_cpu(int cpu) {
+    cpu_set_t set;
+    memset(&set, 0, sizeof set);
+    ((unsigned long *)&set)[cpu / (8 * sizeof(unsigned long))] |= 1UL << (cpu % (8 * sizeof(unsigned long)));
+    return sched_setaffinity(0, sizeof set, &set);
+}
+
+/// Ignores SIGPIPE for the whole process: a write to a reset peer must come back as EPIPE.
+static inline void gnet_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+/// Counters a loop keeps about itself. One writer (the loop thread); readers anywhere, even in
+/// another process when the block lives in shared memory. Allocate blocks 64-byte aligned so two
+/// loops' counters never share a cache line.
+typedef struct gnet_loop_counters {
+    uint64_t connections_open;
+    uint64_t connections_accepted;
+    uint64_t connections_closed;
+    uint64_t connections_rejected;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t read_calls;
+    uint64_t write_calls;
+    uint64_t loop_iterations;
+    uint64_t errors;
+    uint64_t datagrams_in;
+    uint64_t datagrams_out;
+} gnet_loop_counters_t;
+
+static inline void gnet_counter_add(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+static inline void gnet_counter_sub(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) - v, __ATOMIC_RELAXED);
+}
+static inline uint64_t gnet_counter_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+#endif

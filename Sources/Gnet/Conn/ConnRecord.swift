@@ -1,0 +1,87 @@
+/// Identifies one connection for its whole life: the descriptor number plus a generation
+/// that changes every time the slot is reused, so a stale id never reaches a newer connection.
+public struct ConnID: Hashable, Sendable, CustomStringConvertible {
+    /// The socket descriptor while the connection is open.
+    public let fd: Int32
+    /// Distinguishes successive connections on the same descriptor number.
+    public let generation: UInt32
+
+    public var description: String { "\(fd)#\(generation)" }
+}
+
+/// Where a connection is in its life.
+enum ConnPhase: UInt8 {
+    case free, connecting, open, closing
+}
+
+/// Which kind of socket a connection is.
+enum ConnKind: UInt8 {
+    /// TCP stream.
+    case tcp
+    /// Unix stream.
+    case unix
+    /// A datagram seen on a UDP listener: `fd` is the listener's, `remote` the sender.
+    case udpListener
+    /// A dialled (connected) UDP socket.
+    case udpConnected
+}
+
+/// A pending asynchronous write waiting for its bytes to reach the kernel.
+struct WriteCompletion {
+    /// Fires when the connection's flushed-byte count reaches this value.
+    var flushedTarget: UInt64
+    var callback: @Sendable (GnetError?) -> Void
+}
+
+/// Everything the loop knows about one connection. Lives at a stable address (one allocation
+/// per descriptor number, reused across connections), found by descriptor in the loop's table.
+struct ConnRecord {
+    var fd: Int32 = -1
+    var generation: UInt32 = 0
+    var phase: ConnPhase = .free
+    var kind: ConnKind = .tcp
+    /// Edge-triggered registration (no interest changes needed).
+    var edgeTriggered = false
+    /// epoll interest currently registered.
+    var interest: UInt32 = 0
+    /// Reading is paused because the outbound buffer reached its cap.
+    var readPaused = false
+    /// Close once the outbound buffer is empty.
+    var closeWhenFlushed = false
+    /// Queued for an extra `onTraffic` (wake, or an edge-triggered chunk limit).
+    var scheduled = false
+    /// The scheduled turn must read the socket again (edge-triggered chunk limit, resumed reading).
+    var readPending = false
+    /// A close was requested while a callback was running; carried out when it returns.
+    var closeRequested = false
+    /// The reason of the requested close.
+    var closeReason: GnetError? = nil
+    /// Inside a handler callback (closes are deferred).
+    var inCallback = false
+    /// Bytes the handler has not consumed yet, beyond those in the loop's read buffer.
+    var inbound = RingBuffer()
+    /// Bytes accepted by `write` but not yet taken by the kernel.
+    var outbound = RingBuffer()
+    /// Unconsumed bytes of the current read, still in the loop's read buffer.
+    var pendingStart: UnsafeMutableRawPointer? = nil
+    var pendingCount = 0
+    /// Total bytes flushed from `outbound` (for async write completions).
+    var flushedTotal: UInt64 = 0
+    /// Total bytes ever appended to `outbound`.
+    var bufferedTotal: UInt64 = 0
+    /// Async writes whose bytes sit in `outbound`.
+    var completions: [WriteCompletion] = []
+    /// Monotonic time of the last inbound bytes (for the idle timeout).
+    var lastActive: Int64 = 0
+    /// The user's per-connection value.
+    var context: AnyObject? = nil
+    /// The peer address of a UDP datagram, or a dialled address.
+    var remote: SocketAddress? = nil
+    /// Index of the listener that accepted it; -1 for dialled/enrolled connections.
+    var listener: Int = -1
+
+    var id: ConnID { ConnID(fd: fd, generation: generation) }
+    var isOpen: Bool { phase == .open || phase == .closing }
+    var isStream: Bool { kind == .tcp || kind == .unix }
+    var inboundBuffered: Int { inbound.count + pendingCount }
+}

@@ -1,0 +1,341 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGnetLinux
+
+/// The per-connection I/O paths of a loop: read, write (direct first, buffer the remainder,
+/// watch writability only while something is buffered), flush, close.
+extension EventLoop {
+    func connectionEvent(fd: Int32, events: UInt32) {
+        guard Int(fd) < tableCapacity, let r = table[Int(fd)] else { return }
+        switch r.pointee.phase {
+        case .free:
+            return
+        case .connecting:
+            finishConnect(r)
+            return
+        case .open, .closing:
+            break
+        }
+        let bad = events & (gnet_EPOLLERR() | gnet_EPOLLHUP()) != 0
+        if events & gnet_EPOLLOUT() != 0 || (bad && !r.pointee.outbound.isEmpty) {
+            let generation = r.pointee.generation
+            if !r.pointee.outbound.isEmpty { flush(r) }
+            guard r.pointee.phase != .free, r.pointee.generation == generation else { return }
+        }
+        if events & gnet_EPOLLIN() != 0 || bad {
+            if r.pointee.readPaused || r.pointee.phase == .closing {
+                // Not reading now; a hang-up still has to end the connection.
+                if bad && !(events & gnet_EPOLLIN() != 0) { finishClose(r, reason: .endOfStream) }
+                return
+            }
+            readStream(r)
+        }
+    }
+
+    /// Reads a stream (or connected datagram) socket and hands the bytes to the handler.
+    /// Level-triggered: one read per readiness. Edge-triggered: until EAGAIN, or the chunk
+    /// limit, after which the connection gets another turn next iteration.
+    func readStream(_ r: UnsafeMutablePointer<ConnRecord>) {
+        let fd = r.pointee.fd
+        let generation = r.pointee.generation
+        var total = 0
+        repeat {
+            let result: IOResult
+            do throws(SystemError) {
+                result = try Sys.read(fd, readBuffer, readCapacity)
+            } catch {
+                gnet_counter_add(&counters.pointee.errors, 1)
+                finishClose(r, reason: .system(error))
+                return
+            }
+            gnet_counter_add(&counters.pointee.read_calls, 1)
+            switch result {
+            case .wouldBlock:
+                return
+            case .processed(0) where r.pointee.kind != .udpConnected:
+                finishClose(r, reason: .endOfStream)
+                return
+            case .processed(let n):
+                gnet_counter_add(&counters.pointee.bytes_in, UInt64(n))
+                total += n
+                r.pointee.lastActive = now
+                r.pointee.pendingStart = readBuffer
+                r.pointee.pendingCount = n
+                deliverTraffic(r)
+            }
+            guard r.pointee.generation == generation, r.pointee.phase == .open,
+                  !r.pointee.readPaused, r.pointee.edgeTriggered else { return }
+        } while options.edgeTriggeredChunk <= 0 || total < options.edgeTriggeredChunk
+        schedule(r, read: true)
+    }
+
+    // MARK: writing
+
+    /// Writes `parts` in order: straight to the socket when nothing is buffered, the remainder
+    /// into the outbound buffer. Returns the byte count taken (all of it).
+    func write(_ r: UnsafeMutablePointer<ConnRecord>, _ parts: [UnsafeRawBufferPointer]) throws(GnetError) -> Int {
+        if parts.count == 1 { return try write(r, parts[0]) }
+        var total = 0
+        for p in parts { total += p.count }
+        if !r.pointee.isStream {
+            // A datagram is one message: join the parts.
+            if total > scratchCapacity { growScratch(total) }
+            var at = 0
+            for p in parts where p.count > 0 {
+                (scratch + at).copyMemory(from: p.baseAddress!, byteCount: p.count)
+                at += p.count
+            }
+            return try write(r, UnsafeRawBufferPointer(start: scratch, count: total))
+        }
+        try checkWritable(r)
+        var written = 0
+        if r.pointee.outbound.isEmpty && total > 0 {
+            written = try withIOVecs(parts) { iov, n throws(GnetError) in try syscallWrite(r) { () throws(SystemError) in try Sys.writev(r.pointee.fd, iov, n) } }
+        }
+        if written < total {
+            var skip = written
+            for p in parts {
+                if skip >= p.count { skip -= p.count; continue }
+                append(r, UnsafeRawBufferPointer(rebasing: p[skip...]))
+                skip = 0
+            }
+            bufferedMore(r)
+        }
+        return total
+    }
+
+    /// The single-buffer write path.
+    @inline(__always)
+    func write(_ r: UnsafeMutablePointer<ConnRecord>, _ bytes: UnsafeRawBufferPointer) throws(GnetError) -> Int {
+        let count = bytes.count
+        guard let base = bytes.baseAddress, count > 0 else {
+            try checkWritable(r)
+            return 0
+        }
+        if !r.pointee.isStream { return try sendDatagram(r, bytes) }
+        try checkWritable(r)
+        if !r.pointee.outbound.isEmpty {
+            append(r, bytes)
+            bufferedMore(r)
+            return count
+        }
+        let written = try syscallWrite(r) { () throws(SystemError) in try Sys.write(r.pointee.fd, base, count) }
+        if written < count {
+            append(r, UnsafeRawBufferPointer(start: base + written, count: count - written))
+            bufferedMore(r)
+        }
+        return count
+    }
+
+    @inline(__always)
+    private func checkWritable(_ r: UnsafeMutablePointer<ConnRecord>) throws(GnetError) {
+        guard r.pointee.phase == .open, !r.pointee.closeRequested else { throw .connectionClosed }
+        if r.pointee.outbound.count >= writeCap { throw .outboundBufferFull }
+    }
+
+    /// One write syscall with the bookkeeping; a failure closes the connection (deferred when
+    /// inside a callback) and is rethrown.
+    @inline(__always)
+    private func syscallWrite(_ r: UnsafeMutablePointer<ConnRecord>, _ call: () throws(SystemError) -> IOResult) throws(GnetError) -> Int {
+        gnet_counter_add(&counters.pointee.write_calls, 1)
+        do throws(SystemError) {
+            switch try call() {
+            case .processed(let n):
+                gnet_counter_add(&counters.pointee.bytes_out, UInt64(n))
+                return n
+            case .wouldBlock:
+                return 0
+            }
+        } catch {
+            gnet_counter_add(&counters.pointee.errors, 1)
+            r.pointee.outbound.release(pool: pool)
+            requestClose(r, reason: .system(error))
+            throw .system(error)
+        }
+    }
+
+    private func sendDatagram(_ r: UnsafeMutablePointer<ConnRecord>, _ bytes: UnsafeRawBufferPointer) throws(GnetError) -> Int {
+        guard r.pointee.phase == .open else { throw .connectionClosed }
+        var to = r.pointee.remote
+        if r.pointee.kind == .udpListener && to == nil { throw .invalidAddress("no peer address") }
+        let result: IOResult
+        do throws(SystemError) {
+            if r.pointee.kind == .udpListener, let len = to?.length {
+                result = try Sys.sendto(r.pointee.fd, bytes.baseAddress!, bytes.count, &to!.storage, len)
+            } else {
+                result = try Sys.sendto(r.pointee.fd, bytes.baseAddress!, bytes.count, nil, 0)
+            }
+        } catch {
+            gnet_counter_add(&counters.pointee.errors, 1)
+            throw .system(error)
+        }
+        gnet_counter_add(&counters.pointee.write_calls, 1)
+        guard case .processed(let n) = result else { throw .system(SystemError("sendto", errno: EAGAIN)) }
+        gnet_counter_add(&counters.pointee.bytes_out, UInt64(n))
+        gnet_counter_add(&counters.pointee.datagrams_out, 1)
+        return n
+    }
+
+    @inline(__always)
+    private func append(_ r: UnsafeMutablePointer<ConnRecord>, _ bytes: UnsafeRawBufferPointer) {
+        r.pointee.outbound.append(bytes, pool: pool)
+        r.pointee.bufferedTotal &+= UInt64(bytes.count)
+    }
+
+    /// After bytes were buffered: watch writability, and stop reading at the cap.
+    private func bufferedMore(_ r: UnsafeMutablePointer<ConnRecord>) {
+        if r.pointee.outbound.count >= writeCap && !r.pointee.readPaused {
+            r.pointee.readPaused = true
+        }
+        updateInterest(r)
+    }
+
+    /// Sends what the outbound buffer holds with one writev; fires completions, resumes reading
+    /// below half the cap, finishes a pending close once empty.
+    func flush(_ r: UnsafeMutablePointer<ConnRecord>) {
+        let (a, b) = r.pointee.outbound.segments()
+        let n: Int
+        do throws(GnetError) {
+            n = try syscallWrite(r) { () throws(SystemError) in try Sys.writev(r.pointee.fd, a, b) }
+        } catch {
+            return  // syscallWrite closed it
+        }
+        r.pointee.outbound.consume(n)
+        r.pointee.flushedTotal &+= UInt64(n)
+        if !r.pointee.completions.isEmpty { fireCompletions(r) }
+        if r.pointee.outbound.isEmpty {
+            r.pointee.outbound.releaseIfEmpty(pool: pool)
+            if r.pointee.phase == .closing {
+                finishClose(r, reason: r.pointee.closeReason)
+                return
+            }
+        }
+        if r.pointee.readPaused && r.pointee.outbound.count <= writeCap / 2 {
+            r.pointee.readPaused = false
+            updateInterest(r)
+            callbackDepth += 1
+            let action = handler.onWritable(conn(r))
+            callbackDepth -= 1
+            after(r, action)
+            guard r.pointee.phase == .open else { return }
+            // Bytes may have arrived while reading was off.
+            schedule(r, read: true)
+        } else {
+            updateInterest(r)
+        }
+    }
+
+    private func fireCompletions(_ r: UnsafeMutablePointer<ConnRecord>) {
+        let flushed = r.pointee.flushedTotal
+        var done = 0
+        while done < r.pointee.completions.count && r.pointee.completions[done].flushedTarget <= flushed { done += 1 }
+        guard done > 0 else { return }
+        let ready = r.pointee.completions[0..<done]
+        r.pointee.completions.removeFirst(done)
+        for c in ready { c.callback(nil) }
+    }
+
+    /// Registers the epoll interest the connection needs now: read unless paused or closing,
+    /// write only while bytes are buffered. Edge-triggered sockets keep both for life.
+    func updateInterest(_ r: UnsafeMutablePointer<ConnRecord>) {
+        if r.pointee.edgeTriggered { return }
+        var want: UInt32 = 0
+        if !r.pointee.readPaused && r.pointee.phase == .open { want |= gnet_EPOLLIN() }
+        if !r.pointee.outbound.isEmpty { want |= gnet_EPOLLOUT() }
+        if want == r.pointee.interest { return }
+        do throws(SystemError) {
+            try Sys.epollCtl(epollFD, EPOLL_CTL_MOD, r.pointee.fd, want, EventLoop.connToken | UInt64(UInt32(bitPattern: r.pointee.fd)))
+            r.pointee.interest = want
+        } catch {
+            gnet_counter_add(&counters.pointee.errors, 1)
+            requestClose(r, reason: .system(error))
+        }
+    }
+
+    // MARK: closing
+
+    /// Starts closing: with bytes still buffered the connection stops reading and waits for
+    /// them to drain (at most `closeFlushTimeout`); otherwise it closes at once.
+    func beginClose(_ r: UnsafeMutablePointer<ConnRecord>, reason: GnetError?) {
+        if r.pointee.phase == .connecting { failConnect(r, reason ?? .connectionClosed); return }
+        guard r.pointee.phase == .open else { return }
+        if reason == nil && !r.pointee.outbound.isEmpty && r.pointee.isStream {
+            r.pointee.phase = .closing
+            r.pointee.closeReason = nil
+            updateInterest(r)
+            timers.schedule(at: gnet_monotonic_ns() + options.closeFlushTimeout.nanoseconds, .closeDeadline(r.pointee.id))
+            if timers.count == 1 { now = gnet_monotonic_ns() }
+            return
+        }
+        finishClose(r, reason: reason)
+    }
+
+    /// Closes now: one last best-effort flush, `onClose` (the descriptor is still open), then
+    /// deregister, close, and free the slot for the next connection.
+    func finishClose(_ r: UnsafeMutablePointer<ConnRecord>, reason: GnetError?) {
+        guard r.pointee.isOpen, r.pointee.kind != .udpListener else { return }
+        let fd = r.pointee.fd
+        if !r.pointee.outbound.isEmpty && r.pointee.isStream, reason == nil || reason == .endOfStream {
+            let (a, b) = r.pointee.outbound.segments()
+            _ = try? Sys.writev(fd, a, b)
+        }
+        r.pointee.phase = .closing
+        r.pointee.closeRequested = true  // no further closes while onClose runs
+        callbackDepth += 1
+        let action = handler.onClose(conn(r), error: reason)
+        callbackDepth -= 1
+        if r.pointee.isStream || r.pointee.kind == .udpConnected {
+            _ = gnet_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
+            Sys.close(fd)
+            openConnections -= 1
+            gnet_counter_sub(&counters.pointee.connections_open, 1)
+            gnet_counter_add(&counters.pointee.connections_closed, 1)
+        }
+        let pending = r.pointee.completions
+        release(r)
+        for c in pending { c.callback(.connectionClosed) }
+        if action == .shutdown { stopping = true }
+        runDeferredCloses()
+    }
+
+    /// Returns a record's resources and marks the slot free (a new generation comes with reuse).
+    func release(_ r: UnsafeMutablePointer<ConnRecord>) {
+        r.pointee.inbound.release(pool: pool)
+        r.pointee.outbound.release(pool: pool)
+        r.pointee.completions.removeAll()
+        r.pointee.context = nil
+        r.pointee.remote = nil
+        r.pointee.phase = .free
+        r.pointee.interest = 0
+        r.pointee.readPaused = false
+        r.pointee.closeWhenFlushed = false
+        r.pointee.scheduled = false
+        r.pointee.readPending = false
+        r.pointee.closeRequested = false
+        r.pointee.closeReason = nil
+        r.pointee.pendingStart = nil
+        r.pointee.pendingCount = 0
+        r.pointee.flushedTotal = 0
+        r.pointee.bufferedTotal = 0
+        r.pointee.fd = -1
+    }
+
+    func growScratch(_ n: Int) {
+        scratch.deallocate()
+        scratchCapacity = BufferPool.capacity(for: n)
+        scratch = .allocate(byteCount: scratchCapacity, alignment: 16)
+    }
+}
+
+/// Builds an iovec array on the stack for up to 1024 parts (more are written in later rounds).
+@inline(__always)
+func withIOVecs<R>(_ parts: [UnsafeRawBufferPointer], _ body: (UnsafePointer<iovec>, Int32) throws(GnetError) -> R) throws(GnetError) -> R {
+    let n = min(parts.count, 1024)
+    return try withUnsafeTemporaryAllocation(of: iovec.self, capacity: max(n, 1)) { iov throws(GnetError) -> R in
+        for i in 0..<n {
+            iov[i] = iovec(iov_base: UnsafeMutableRawPointer(mutating: parts[i].baseAddress), iov_len: parts[i].count)
+        }
+        return try body(iov.baseAddress!, Int32(n))
+    }
+}

@@ -1,0 +1,151 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGnetLinux
+
+/// Listener events: accepting stream connections (with the per-loop limit and the EMFILE
+/// back-off) and receiving UDP datagrams.
+extension EventLoop {
+    func listenerInterest(_ i: Int) -> UInt32 { gnet_EPOLLIN() | listeners[i].extraInterest }
+
+    func listenerEvent(_ i: Int) {
+        guard i < listeners.count else { return }
+        if listeners[i].address.network.isStream { accept(i) } else { receiveDatagrams(i) }
+    }
+
+    private func accept(_ i: Int) {
+        let lfd = listeners[i].fd
+        let kind: ConnKind = listeners[i].address.network == .unix ? .unix : .tcp
+        for _ in 0..<128 {
+            let fd: Int32
+            do {
+                guard let c = try Sys.acceptNoAddress(lfd) else { return }
+                fd = c
+            } catch {
+                gnet_counter_add(&counters.pointee.errors, 1)
+                switch error.errno {
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    pauseAccepting(i, error)
+                default:
+                    options.logger.log(.warning, "accept on \(listeners[i].address): \(error)")
+                }
+                return
+            }
+            if options.maxConnections > 0 && openConnections >= options.maxConnections {
+                Sys.close(fd)
+                gnet_counter_add(&counters.pointee.connections_rejected, 1)
+                continue
+            }
+            open(fd: fd, kind: kind, listener: i, phase: .open)
+        }
+    }
+
+    /// Out of descriptors: stop watching the listener for 100 ms instead of spinning on it.
+    private func pauseAccepting(_ i: Int, _ error: SystemError) {
+        if !loggedAcceptPause {
+            options.logger.log(.error, "accept on \(listeners[i].address): \(error); pausing accepts for 100ms (logged once)")
+            loggedAcceptPause = true
+        }
+        _ = gnet_epoll_ctl(epollFD, EPOLL_CTL_DEL, listeners[i].fd, 0, 0)
+        now = gnet_monotonic_ns()
+        timers.schedule(at: now + 100_000_000, .resumeAccept(i))
+    }
+
+    func resumeAccepting(_ i: Int) {
+        guard i < listeners.count, !stopping else { return }
+        _ = gnet_epoll_ctl(epollFD, EPOLL_CTL_ADD, listeners[i].fd, listenerInterest(i), EventLoop.listenerToken | UInt64(i))
+    }
+
+    /// Takes a connected socket into the loop and fires `onOpen` (`.connecting` waits for the
+    /// connect to finish first).
+    @discardableResult
+    func open(fd: Int32, kind: ConnKind, listener: Int, phase: ConnPhase, remote: SocketAddress? = nil,
+              context: AnyObject? = nil) -> UnsafeMutablePointer<ConnRecord>? {
+        if kind == .tcp { applyTCPOptions(fd) }
+        let r = claimRecord(fd: fd, kind: kind, phase: phase, listener: listener)
+        r.pointee.context = context
+        r.pointee.remote = remote
+        let interest: UInt32
+        if phase == .connecting {
+            interest = gnet_EPOLLOUT()
+        } else if options.edgeTriggered {
+            interest = gnet_EPOLLIN() | gnet_EPOLLOUT() | gnet_EPOLLET()
+        } else {
+            interest = gnet_EPOLLIN()
+        }
+        r.pointee.edgeTriggered = options.edgeTriggered && phase != .connecting
+        do {
+            try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, fd, interest, EventLoop.connToken | UInt64(UInt32(bitPattern: fd)))
+        } catch {
+            options.logger.log(.warning, "registering connection: \(error)")
+            gnet_counter_add(&counters.pointee.errors, 1)
+            release(r)
+            Sys.close(fd)
+            return nil
+        }
+        r.pointee.interest = interest
+        openConnections += 1
+        gnet_counter_add(&counters.pointee.connections_open, 1)
+        if listener >= 0 { gnet_counter_add(&counters.pointee.connections_accepted, 1) }
+        if phase == .open { opened(r) }
+        return r
+    }
+
+    /// A connection is usable: arm the idle timer and tell the handler.
+    func opened(_ r: UnsafeMutablePointer<ConnRecord>) {
+        if idleNanos > 0 {
+            if timers.isEmpty { now = gnet_monotonic_ns() }
+            r.pointee.lastActive = now
+            timers.schedule(at: now + idleNanos, .idleCheck(r.pointee.id))
+        }
+        callbackDepth += 1
+        let action = handler.onOpen(conn(r))
+        callbackDepth -= 1
+        after(r, action)
+    }
+
+    func applyTCPOptions(_ fd: Int32) {
+        if options.tcpNoDelay { _ = gnet_set_int_option(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
+        if let ka = options.tcpKeepAlive { try? setKeepAlive(fd, ka) }
+        if options.socketReceiveBuffer > 0 { _ = gnet_set_int_option(fd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: options.socketReceiveBuffer)) }
+        if options.socketSendBuffer > 0 { _ = gnet_set_int_option(fd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: options.socketSendBuffer)) }
+    }
+
+    // MARK: UDP
+
+    /// The record that stands for "the peer of the current datagram" on a UDP listener.
+    func datagramRecord(_ i: Int) -> UnsafeMutablePointer<ConnRecord> {
+        let fd = listeners[i].fd
+        if Int(fd) < tableCapacity, let r = table[Int(fd)], r.pointee.phase == .open, r.pointee.kind == .udpListener { return r }
+        let r = claimRecord(fd: fd, kind: .udpListener, phase: .open, listener: i)
+        r.pointee.edgeTriggered = false
+        return r
+    }
+
+    /// Reads up to 64 datagrams; each is one `onTraffic`. Bytes a handler leaves unread are
+    /// dropped with the datagram (datagram boundaries are kept, never merged).
+    private func receiveDatagrams(_ i: Int) {
+        let r = datagramRecord(i)
+        let fd = listeners[i].fd
+        for _ in 0..<64 {
+            var from = sockaddr_storage()
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let result: IOResult
+            do {
+                result = try Sys.recvfrom(fd, readBuffer, readCapacity, &from, &len)
+            } catch {
+                gnet_counter_add(&counters.pointee.errors, 1)
+                return
+            }
+            guard case .processed(let n) = result else { return }
+            gnet_counter_add(&counters.pointee.read_calls, 1)
+            gnet_counter_add(&counters.pointee.bytes_in, UInt64(n))
+            gnet_counter_add(&counters.pointee.datagrams_in, 1)
+            r.pointee.remote = SocketAddress(storage: from, length: len)
+            r.pointee.pendingStart = readBuffer
+            r.pointee.pendingCount = n
+            deliverTraffic(r)
+            if stopping { return }
+        }
+    }
+}

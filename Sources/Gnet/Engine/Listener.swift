@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGnetLinux
+
+/// A bound listening socket (TCP or Unix stream) or a bound UDP socket.
+///
+/// A Unix socket path is removed before bind (a stale file from a crash must not block start-up)
+/// and again when the listener that created it closes.
+public struct Listener: Sendable {
+    /// The socket descriptor.
+    public let fd: Int32
+    /// The address as configured.
+    public let address: NetworkAddress
+    /// The address actually bound (port 0 comes back as the kernel's choice).
+    public let boundAddress: SocketAddress
+    /// Whether closing this listener removes the Unix socket file.
+    let ownsPath: Bool
+    /// epoll interest flags beyond EPOLLIN (e.g. EPOLLEXCLUSIVE for a shared Unix socket).
+    public var extraInterest: UInt32 = 0
+
+    /// Binds `address` with the socket options in `options`.
+    public static func bind(_ address: NetworkAddress, options: Options = Options()) throws(GnetError) -> Listener {
+        let target = try address.resolve()
+        let type = address.network.isStream ? gnet_SOCK_STREAM() : gnet_SOCK_DGRAM()
+        let fd: Int32
+        do throws(SystemError) { fd = try Sys.socket(target.family, type, 0) } catch { throw .system(error) }
+        do throws(SystemError) {
+            if target.family != AF_UNIX {
+                if options.reuseAddr { try Sys.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1) }
+                if options.reusePort { try Sys.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
+                if target.family == AF_INET6 {
+                    let v6only: Int32 = (address.network == .tcp6 || address.network == .udp6) ? 1 : 0
+                    try Sys.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, v6only)
+                }
+            }
+            if options.socketReceiveBuffer > 0 { try Sys.setOption(fd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: options.socketReceiveBuffer)) }
+            if options.socketSendBuffer > 0 { try Sys.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: options.socketSendBuffer)) }
+            if let dev = options.bindToDevice, gnet_bind_to_device(fd, dev) < 0 { throw Sys.fail("setsockopt(SO_BINDTODEVICE)") }
+            if target.family == AF_UNIX { _ = unlink(address.path) }
+            var storage = target.storage
+            try Sys.bind(fd, &storage, target.length)
+            if address.network.isStream {
+                try Sys.listen(fd, options.listenBacklog)
+            } else if let iface = options.multicastInterface {
+                try joinMulticast(fd, target, interface: iface)
+            }
+        } catch {
+            Sys.close(fd)
+            throw .system(error)
+        }
+        let bound = Sys.localAddress(fd) ?? target
+        return Listener(fd: fd, address: address, boundAddress: bound, ownsPath: target.family == AF_UNIX)
+    }
+
+    /// Adopts an already bound socket (inherited from a supervisor or systemd). The listener does
+    /// not remove a Unix path it did not create.
+    public static func adopt(fd: Int32, address: NetworkAddress) throws(GnetError) -> Listener {
+        do throws(SystemError) { try Sys.setNonBlocking(fd) } catch { throw .system(error) }
+        let bound = Sys.localAddress(fd) ?? (try? address.resolve()) ?? SocketAddress.unix("?")!
+        return Listener(fd: fd, address: address, boundAddress: bound, ownsPath: false)
+    }
+
+    init(fd: Int32, address: NetworkAddress, boundAddress: SocketAddress, ownsPath: Bool) {
+        self.fd = fd; self.address = address; self.boundAddress = boundAddress; self.ownsPath = ownsPath
+    }
+
+    /// The bound address in the configured scheme, e.g. `tcp://127.0.0.1:40123`.
+    public var boundNetworkAddress: NetworkAddress {
+        if address.network == .unix { return address }
+        var host = boundAddress.description
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        if host.hasPrefix("[") { host = String(host.dropFirst().dropLast()) }
+        return NetworkAddress(address.network, host: host, port: boundAddress.port)
+    }
+
+    /// Closes the socket and removes a Unix path this listener created.
+    func close() {
+        Sys.close(fd)
+        if ownsPath, address.network == .unix { _ = unlink(address.path) }
+    }
+
+    private static func joinMulticast(_ fd: Int32, _ group: SocketAddress, interface: String) throws(SystemError) {
+        guard group.family == AF_INET else { return }
+        var s = group.storage
+        let addr = withUnsafePointer(to: &s) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr } }
+        guard (UInt32(bigEndian: addr.s_addr) >> 28) == 0xE else { return }  // not 224.0.0.0/4
+        var mreq = ip_mreqn()
+        mreq.imr_multiaddr = addr
+        mreq.imr_ifindex = Int32(if_nametoindex(interface))
+        if setsockopt(fd, Int32(IPPROTO_IP), IP_ADD_MEMBERSHIP, &mreq, socklen_t(MemoryLayout<ip_mreqn>.size)) < 0 {
+            throw Sys.fail("setsockopt(IP_ADD_MEMBERSHIP)")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+/// TCP keep-alive probing: start after `idle` of silence, probe every `interval`, give up
+/// after `count` unanswered probes. All three must be positive.
+public struct KeepAlive: Sendable, Equatable {
+    /// Silence before the first probe.
+    public var idle: Duration
+    /// Time between probes.
+    public var interval: Duration
+    /// Unanswered probes before the connection is declared dead.
+    public var count: Int
+
+    /// Creates keep-alive settings.
+    public init(idle: Duration, interval: Duration, count: Int) {
+        self.idle = idle; self.interval = interval; self.count = count
+    }
+}
+
+/// How an engine runs. Every field has a production default; zero values mean "default" for
+/// sizes and "off" for limits, as documented per field.
+public struct Options: Sendable {
+    /// Use edge-triggered epoll. With `edgeTriggeredChunk > 0` a connection reads at most that
+    /// many bytes per turn and is revisited next iteration, so one busy peer cannot starve others.
+    public var edgeTriggered = false
+    /// Bytes read per connection per loop turn in edge-triggered mode; 0 reads until EAGAIN.
+    public var edgeTriggeredChunk = 0
+    /// Bind listeners with `SO_REUSEPORT`.
+    public var reusePort = false
+    /// Bind listeners with `SO_REUSEADDR` (default on).
+    public var reuseAddr = true
+    /// Size of the loop's read buffer: the most bytes one read call takes. Normalised like gnet:
+    /// ≤0 → 64 KiB, ≤1024 → 1024, else the next power of two.
+    public var readBufferCap = 0
+    /// Soft cap on a connection's outbound buffer (normalised as `readBufferCap`). At the cap a
+    /// write throws `.outboundBufferFull`, the loop stops reading that connection, and once the
+    /// buffer has drained to half the handler gets `onWritable`.
+    public var writeBufferCap = 0
+    /// Fire `onTick` right after start and then after each delay it returns.
+    public var ticker = false
+    /// TCP keep-alive for accepted and dialled TCP connections; nil leaves the kernel default.
+    public var tcpKeepAlive: KeepAlive? = nil
+    /// Disable Nagle on TCP connections (default on, as gnet).
+    public var tcpNoDelay = true
+    /// `SO_RCVBUF` for connections and listeners; 0 leaves the kernel default.
+    public var socketReceiveBuffer = 0
+    /// `SO_SNDBUF` for connections and listeners; 0 leaves the kernel default.
+    public var socketSendBuffer = 0
+    /// `SO_BINDTODEVICE` for listeners and dialled sockets.
+    public var bindToDevice: String? = nil
+    /// Interface name used to join the group when a UDP listen address is an IPv4 multicast group.
+    public var multicastInterface: String? = nil
+    /// Close a connection that has received nothing for this long (`onClose` gets `.idleTimeout`).
+    public var idleTimeout: Duration? = nil
+    /// Most connections one loop holds; 0 = no limit. Past it a new connection is accepted and
+    /// closed at once and counted in `connections_rejected`.
+    public var maxConnections = 0
+    /// How long a close may wait for buffered outbound bytes to reach the peer before the socket
+    /// is closed anyway.
+    public var closeFlushTimeout: Duration = .seconds(5)
+    /// `listen(2)` backlog.
+    public var listenBacklog: Int32 = 4096
+    /// Where the engine reports what it cannot return as an error (accept pauses, dropped tasks).
+    public var logger: any GnetLogger = StandardErrorLogger(level: .warning)
+
+    /// Default options.
+    public init() {}
+
+    /// gnet's normalisation of buffer caps.
+    static func normalisedCap(_ n: Int) -> Int {
+        if n <= 0 { return 64 * 1024 }
+        if n <= 1024 { return 1024 }
+        return BufferPool.capacity(for: n)
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating.
+    var nanoseconds: Int64 {
+        let (s, a) = components
+        let (ns, o) = s.multipliedReportingOverflow(by: 1_000_000_000)
+        if o { return s < 0 ? .min : .max }
+        return ns &+ a / 1_000_000_000
+    }
+}

@@ -1,0 +1,431 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGnetLinux
+
+/// A single-threaded epoll reactor: poll → I/O → posted tasks → timers, round and round.
+///
+/// Everything a loop owns (connections, buffers, timers, the handler's callbacks) is touched
+/// only by the thread running `run()`. Other threads reach it through `post` (an eventfd-woken
+/// task queue), which `ConnHandle` and `Engine` wrap.
+public final class EventLoop: @unchecked Sendable {
+    /// Token kinds in the upper 32 bits of an epoll token.
+    static let connToken: UInt64 = 0
+    static let listenerToken: UInt64 = 1 << 32
+    static let wakeToken: UInt64 = 2 << 32
+
+    let epollFD: Int32
+    let handler: any EventHandler
+    let options: Options
+    unowned(unsafe) var engine: Engine! = nil
+    let tasks: TaskQueue
+    /// Counters (possibly in shared memory, owned by whoever passed them in).
+    public let counters: UnsafeMutablePointer<gnet_loop_counters_t>
+    private let ownsCounters: Bool
+
+    var listeners: [Listener]
+    /// Connection records indexed by descriptor; entries are allocated once and reused.
+    var table: UnsafeMutablePointer<UnsafeMutablePointer<ConnRecord>?>
+    var tableCapacity: Int
+    let pool = BufferPool()
+    /// The one buffer every read goes into.
+    let readBuffer: UnsafeMutableRawPointer
+    let readCapacity: Int
+    let writeCap: Int
+    /// Where non-contiguous `peek`/`next` results are assembled.
+    var scratch: UnsafeMutableRawPointer
+    var scratchCapacity: Int
+    let events: UnsafeMutablePointer<gnet_event_t>
+    let eventCapacity: Int32 = 512
+    var timers = TimerQueue()
+    /// Monotonic time in ns, refreshed each iteration while timers exist.
+    var now: Int64
+    let idleNanos: Int64
+    /// Connections owed a turn next iteration (wake, edge-triggered chunk limit).
+    var scheduled: [ConnID] = []
+    var scheduledSpare: [ConnID] = []
+    /// Connection closes requested while a callback ran.
+    var deferredCloses: [ConnID] = []
+    var callbackDepth = 0
+    var taskBatch: [LoopTask] = []
+    var stopping = false
+    var running = false
+    var openConnections = 0
+    var acceptErrorLogged = false
+    var loggedAcceptPause = false
+    /// pthread of the running loop, for `inLoop`.
+    var thread: pthread_t? = nil
+
+    init(handler: any EventHandler, listeners: [Listener], options: Options,
+         counters external: UnsafeMutablePointer<gnet_loop_counters_t>?) throws(GnetError) {
+        self.handler = handler
+        self.options = options
+        self.listeners = listeners
+        do {
+            epollFD = try Sys.epollCreate()
+        } catch { throw .system(error) }
+        do {
+            tasks = try TaskQueue()
+        } catch {
+            Sys.close(epollFD)
+            throw .system(error)
+        }
+        if let external {
+            counters = external
+            ownsCounters = false
+        } else {
+            counters = .allocate(capacity: 1)
+            counters.initialize(to: gnet_loop_counters_t())
+            ownsCounters = true
+        }
+        tableCapacity = 1024
+        table = .allocate(capacity: tableCapacity)
+        table.initialize(repeating: nil, count: tableCapacity)
+        readCapacity = Options.normalisedCap(options.readBufferCap)
+        writeCap = Options.normalisedCap(options.writeBufferCap)
+        readBuffer = .allocate(byteCount: readCapacity, alignment: 64)
+        scratchCapacity = 4096
+        scratch = .allocate(byteCount: scratchCapacity, alignment: 16)
+        events = .allocate(capacity: Int(eventCapacity))
+        now = gnet_monotonic_ns()
+        idleNanos = options.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0
+        scheduled.reserveCapacity(256)
+        scheduledSpare.reserveCapacity(256)
+        deferredCloses.reserveCapacity(64)
+        taskBatch.reserveCapacity(256)
+    }
+
+    deinit {
+        for i in 0..<tableCapacity {
+            if let r = table[i] {
+                r.pointee.inbound.release(pool: pool)
+                r.pointee.outbound.release(pool: pool)
+                r.deinitialize(count: 1)
+                r.deallocate()
+            }
+        }
+        table.deallocate()
+        readBuffer.deallocate()
+        scratch.deallocate()
+        events.deallocate()
+        if ownsCounters { counters.deallocate() }
+        Sys.close(epollFD)
+    }
+
+    /// True when called on this loop's thread.
+    public var inLoop: Bool {
+        guard let t = thread else { return false }
+        return pthread_equal(t, pthread_self()) != 0
+    }
+
+    /// Queues work for the loop thread. Thread-safe. Throws `.engineStopped` once the loop ended.
+    public func execute(_ body: @escaping @Sendable (EventLoop) -> Void) throws(GnetError) {
+        try tasks.post(.run(body))
+    }
+
+    /// Number of connections this loop holds open now (loop thread).
+    public var connectionCount: Int { openConnections }
+
+    // MARK: running
+
+    /// Runs until stopped. Returns after `onShutdown` and every `onClose` have fired.
+    func run() throws(GnetError) {
+        thread = pthread_self()
+        running = true
+        defer { running = false }
+        now = gnet_monotonic_ns()
+        do {
+            try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, tasks.eventFD, gnet_EPOLLIN(), Self.wakeToken)
+            for i in listeners.indices {
+                try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, listeners[i].fd, listenerInterest(i), Self.listenerToken | UInt64(i))
+            }
+        } catch {
+            shutDown()
+            throw .system(error)
+        }
+        if handler.onBoot(engine) == .shutdown { stopping = true }
+        if options.ticker && !stopping { timers.schedule(at: now, .tick) }
+        while !stopping {
+            let timeout = pollTimeout()
+            let n: Int
+            do {
+                n = try Sys.epollWait(epollFD, events, eventCapacity, timeout)
+            } catch {
+                options.logger.log(.error, "event loop: \(error)")
+                shutDown()
+                throw .system(error)
+            }
+            gnet_counter_add(&counters.pointee.loop_iterations, 1)
+            if !timers.isEmpty { now = gnet_monotonic_ns() }
+            for i in 0..<n {
+                let ev = events[i]
+                let kind = ev.token & 0xFFFF_FFFF_0000_0000
+                let low = Int32(truncatingIfNeeded: ev.token)
+                if kind == Self.connToken {
+                    connectionEvent(fd: low, events: ev.events)
+                } else if kind == Self.listenerToken {
+                    listenerEvent(Int(low))
+                } else {
+                    runTasks()
+                }
+            }
+            if !scheduled.isEmpty { runScheduled() }
+            if !timers.isEmpty { runTimers() }
+        }
+        shutDown()
+    }
+
+    private func pollTimeout() -> Int32 {
+        if !scheduled.isEmpty || stopping { return 0 }
+        guard let next = timers.nextDeadline else { return -1 }
+        now = gnet_monotonic_ns()
+        let delta = next - now
+        if delta <= 0 { return 0 }
+        return Int32(clamping: (delta + 999_999) / 1_000_000)
+    }
+
+    private func runTasks() {
+        tasks.drain(into: &taskBatch)
+        for task in taskBatch {
+            switch task {
+            case .write(let id, let to, let bytes, let done):
+                guard let r = record(id) else { done?(.connectionClosed); continue }
+                bytes.withUnsafeBytes { b in asyncWrite(r, to: to, [b], done: done) }
+            case .writev(let id, let to, let parts, let done):
+                guard let r = record(id) else { done?(.connectionClosed); continue }
+                withRawBuffers(parts) { asyncWrite(r, to: to, $0, done: done) }
+            case .wake(let id):
+                if let r = record(id) { schedule(r, read: false) }
+            case .close(let id):
+                if let r = record(id) { requestClose(r, reason: nil) }
+            case .run(let body):
+                callbackDepth += 1
+                body(self)
+                callbackDepth -= 1
+                runDeferredCloses()
+            case .stop:
+                stopping = true
+            }
+        }
+        taskBatch.removeAll(keepingCapacity: true)
+    }
+
+    private func asyncWrite(_ r: UnsafeMutablePointer<ConnRecord>, to: SocketAddress?, _ parts: [UnsafeRawBufferPointer],
+                            done: (@Sendable (GnetError?) -> Void)?) {
+        if r.pointee.kind == .udpListener {
+            guard let to else { done?(.invalidAddress("no peer address")); return }
+            r.pointee.remote = to
+        }
+        do {
+            _ = try write(r, parts)
+        } catch {
+            done?(error)
+            return
+        }
+        guard let done else { return }
+        if r.pointee.outbound.isEmpty || !r.pointee.isStream {
+            done(nil)
+        } else {
+            r.pointee.completions.append(WriteCompletion(flushedTarget: r.pointee.bufferedTotal, callback: done))
+        }
+    }
+
+    private func runScheduled() {
+        swap(&scheduled, &scheduledSpare)
+        for id in scheduledSpare {
+            guard let r = record(id), r.pointee.scheduled else { continue }
+            let readAgain = r.pointee.closeRequested == false && r.pointee.readPending
+            r.pointee.scheduled = false
+            r.pointee.readPending = false
+            if readAgain {
+                readStream(r)
+            } else if r.pointee.phase == .open {
+                deliverTraffic(r)
+            }
+        }
+        scheduledSpare.removeAll(keepingCapacity: true)
+    }
+
+    private func runTimers() {
+        while let event = timers.popDue(now: now) {
+            switch event {
+            case .tick:
+                callbackDepth += 1
+                let (delay, action) = handler.onTick()
+                callbackDepth -= 1
+                runDeferredCloses()
+                if action == .shutdown { stopping = true }
+                if !stopping { timers.schedule(at: now + max(0, delay.nanoseconds), .tick) }
+            case .idleCheck(let id):
+                guard let r = record(id), r.pointee.phase == .open else { continue }
+                let due = r.pointee.lastActive + idleNanos
+                if due <= now {
+                    requestClose(r, reason: .idleTimeout)
+                } else {
+                    timers.schedule(at: due, .idleCheck(id))
+                }
+            case .closeDeadline(let id):
+                if let r = record(id), r.pointee.phase == .closing { finishClose(r, reason: .flushTimeout) }
+            case .connectDeadline(let id):
+                if let r = record(id), r.pointee.phase == .connecting { failConnect(r, .connectTimeout) }
+            case .resumeAccept(let i):
+                resumeAccepting(i)
+            case .run(let body):
+                callbackDepth += 1
+                body()
+                callbackDepth -= 1
+                runDeferredCloses()
+            }
+        }
+    }
+
+    /// Runs `body` on the loop thread after `delay` (loop thread only).
+    public func schedule(after delay: Duration, _ body: @escaping () -> Void) {
+        timers.schedule(at: gnet_monotonic_ns() + max(0, delay.nanoseconds), .run(body))
+        if timers.count == 1 { now = gnet_monotonic_ns() }
+    }
+
+    /// Stops the loop after the current iteration (loop thread).
+    func requestStop() { stopping = true }
+
+    private func shutDown() {
+        stopping = true
+        for t in tasks.close() { t.abandon(.engineStopped) }
+        if let engine { handler.onShutdown(engine) }
+        for fd in 0..<tableCapacity {
+            guard let r = table[fd] else { continue }
+            switch r.pointee.phase {
+            case .open, .closing: finishClose(r, reason: r.pointee.closeReason)
+            case .connecting: failConnect(r, .engineStopped)
+            case .free: break
+            }
+        }
+        for i in listeners.indices { listeners[i].close() }
+        timers.removeAll()
+    }
+
+    // MARK: records
+
+    /// The record for `id` if that connection is still the one in the slot.
+    @inline(__always)
+    func record(_ id: ConnID) -> UnsafeMutablePointer<ConnRecord>? {
+        guard id.fd >= 0, Int(id.fd) < tableCapacity, let r = table[Int(id.fd)],
+              r.pointee.generation == id.generation, r.pointee.phase != .free else { return nil }
+        return r
+    }
+
+    /// A fresh record for descriptor `fd`, with a new generation.
+    func claimRecord(fd: Int32, kind: ConnKind, phase: ConnPhase, listener: Int) -> UnsafeMutablePointer<ConnRecord> {
+        let i = Int(fd)
+        if i >= tableCapacity {
+            var newCapacity = tableCapacity
+            while newCapacity <= i { newCapacity *= 2 }
+            let t = UnsafeMutablePointer<UnsafeMutablePointer<ConnRecord>?>.allocate(capacity: newCapacity)
+            t.moveInitialize(from: table, count: tableCapacity)
+            (t + tableCapacity).initialize(repeating: nil, count: newCapacity - tableCapacity)
+            table.deallocate()
+            table = t
+            tableCapacity = newCapacity
+        }
+        let r: UnsafeMutablePointer<ConnRecord>
+        if let existing = table[i] {
+            r = existing
+        } else {
+            r = .allocate(capacity: 1)
+            r.initialize(to: ConnRecord())
+            table[i] = r
+        }
+        r.pointee.fd = fd
+        r.pointee.generation &+= 1
+        r.pointee.phase = phase
+        r.pointee.kind = kind
+        r.pointee.listener = listener
+        r.pointee.edgeTriggered = options.edgeTriggered
+        r.pointee.lastActive = now
+        return r
+    }
+
+    // MARK: callbacks
+
+    @inline(__always)
+    func conn(_ r: UnsafeMutablePointer<ConnRecord>) -> Conn { Conn(record: r, generation: r.pointee.generation, loop: self) }
+
+    func deliverTraffic(_ r: UnsafeMutablePointer<ConnRecord>) {
+        callbackDepth += 1
+        let action = handler.onTraffic(conn(r))
+        callbackDepth -= 1
+        if r.pointee.pendingCount > 0 {
+            if r.pointee.isStream, let p = r.pointee.pendingStart {
+                r.pointee.inbound.append(UnsafeRawBufferPointer(start: p, count: r.pointee.pendingCount), pool: pool)
+            }
+            r.pointee.pendingCount = 0
+        }
+        r.pointee.pendingStart = nil
+        r.pointee.inbound.releaseIfEmpty(pool: pool)
+        after(r, action)
+    }
+
+    /// Applies a callback's action and any closes it requested.
+    @inline(__always)
+    func after(_ r: UnsafeMutablePointer<ConnRecord>, _ action: Action) {
+        switch action {
+        case .none: break
+        case .close: if r.pointee.isStream { requestClose(r, reason: nil) }
+        case .shutdown: stopping = true
+        }
+        if !deferredCloses.isEmpty && callbackDepth == 0 { runDeferredCloses() }
+    }
+
+    func runDeferredCloses() {
+        guard callbackDepth == 0 else { return }
+        var i = 0
+        while i < deferredCloses.count {
+            if let r = record(deferredCloses[i]), r.pointee.closeRequested {
+                r.pointee.closeRequested = false
+                beginClose(r, reason: r.pointee.closeReason)
+            }
+            i += 1
+        }
+        deferredCloses.removeAll(keepingCapacity: true)
+    }
+
+    /// Asks for a connection to close: at once when no callback is running, else when the
+    /// outermost callback returns. Graceful: buffered outbound bytes are flushed first.
+    func requestClose(_ r: UnsafeMutablePointer<ConnRecord>, reason: GnetError?) {
+        guard r.pointee.isOpen || r.pointee.phase == .connecting else { return }
+        if r.pointee.closeRequested { return }
+        if r.pointee.phase == .closing {
+            if reason != nil { finishClose(r, reason: reason) }  // an error overrides a graceful close
+            return
+        }
+        if callbackDepth > 0 {
+            r.pointee.closeRequested = true
+            r.pointee.closeReason = reason
+            deferredCloses.append(r.pointee.id)
+        } else {
+            beginClose(r, reason: reason)
+        }
+    }
+
+    /// Queues a connection for another turn next iteration.
+    func schedule(_ r: UnsafeMutablePointer<ConnRecord>, read: Bool) {
+        if read { r.pointee.readPending = true }
+        if r.pointee.scheduled { return }
+        r.pointee.scheduled = true
+        scheduled.append(r.pointee.id)
+    }
+}
+
+/// Runs `body` with raw views of `parts`, without copying them.
+func withRawBuffers<R>(_ parts: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+    var views: [UnsafeRawBufferPointer] = []
+    views.reserveCapacity(parts.count)
+    func step(_ i: Int) -> R {
+        if i == parts.count { return body(views) }
+        return parts[i].withUnsafeBytes { b in
+            views.append(b)
+            return step(i + 1)
+        }
+    }
+    return step(0)
+}
