@@ -13,6 +13,14 @@ public struct SocketAddress: Equatable, Sendable, CustomStringConvertible {
         self.length = length
     }
 
+    /// Calls `body` with the kernel form of the address and its length.
+    public func withUnsafeSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
+        var s = storage
+        return try withUnsafePointer(to: &s) { p in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, length) }
+        }
+    }
+
     /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`).
     public var family: Int32 { Int32(storage.ss_family) }
 
