@@ -40,7 +40,7 @@ public struct NetworkAddress: Equatable, Hashable, Sendable, CustomStringConvert
                 break
             }
         }
-        guard sepAt >= 0 else { throw .invalidAddress(text) }
+        guard sepAt > 0 else { throw .invalidAddress(text) }
         let scheme = String(decoding: utf8[0..<sepAt], as: UTF8.self).lowercased()
         let rest = String(decoding: utf8[(sepAt + 3)...], as: UTF8.self)
         guard let network = Network(rawValue: scheme) else { throw .unsupportedProtocol(text) }

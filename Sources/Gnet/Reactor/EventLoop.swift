@@ -123,6 +123,13 @@ public final class EventLoop: @unchecked Sendable {
         try tasks.post(.run(body))
     }
 
+    /// The connection `id` names, if it is still open or connecting (loop thread only). This is
+    /// how one connection reaches another, e.g. a proxy's front and back ends.
+    public func conn(_ id: ConnID) -> Conn? {
+        guard let r = record(id) else { return nil }
+        return conn(r)
+    }
+
     /// Number of connections this loop holds open now (loop thread).
     public var connectionCount: Int { openConnections }
 
