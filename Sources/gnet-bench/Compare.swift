@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGnetLinux
+
+/// `gnet-bench compare`: the C reference and the Gnet echo server, side by side in one run,
+/// each pinned to the same CPU with the load generator pinned to another; reports throughput,
+/// latency, server CPU time per message and the ratios to C.
+struct Comparison {
+    struct Server {
+        let name: String
+        let argv: [String]
+    }
+
+    struct Row {
+        let server: String
+        let size: Int
+        let depth: Int
+        let load: [String: String]
+        let cpuNsPerMessage: Double
+        let note: String
+        var rate: Double { Double(load["msgs_per_s"] ?? "0") ?? 0 }
+    }
+
+    var connections = 100
+    var sizes = [64, 4096]
+    var depth = 1
+    var duration = 5.0
+    var serverCPU = 0
+    var loadCPU = 1
+    var callgrind = false
+    var rounds = 1
+
+    func servers() -> [Server] {
+        let dir = executableDirectory()
+        return [
+            Server(name: "C reference (epoll)", argv: ["\(dir)/gnet-c-echo", "0"]),
+            Server(name: "Gnet", argv: ["\(dir)/gnet-bench", "serve", "--port", "0"]),
+        ]
+    }
+
+    func run() -> Int32 {
+        var rows: [Row] = []
+        for _ in 0..<rounds {
+            for size in sizes {
+                for s in servers() {
+                    guard let row = measure(s, size: size) else { return 1 }
+                    rows.append(row)
+                    printError("\(row.server) size=\(size): \(row.load["msgs_per_s"] ?? "?") msg/s, \(fmt(row.cpuNsPerMessage, 0)) ns CPU/msg \(row.note)\n")
+                }
+            }
+        }
+        printTable(rows)
+        if callgrind { return runCallgrind() }
+        return 0
+    }
+
+    private func startServer(_ s: Server, prefix: [String]) -> (Subprocess, Int)? {
+        guard let p = Subprocess(prefix + s.argv, quietStderr: false) else {
+            printError("cannot start \(s.argv[0])\n")
+            return nil
+        }
+        guard let line = p.readLine(timeout: 120), line.hasPrefix("listening on "), let port = Int(line.dropFirst(13)) else {
+            printError("\(s.name) did not report its port\n")
+            return nil
+        }
+        return (p, port)
+    }
+
+    private func load(port: Int, size: Int, seconds: Double, messages: Int = 0, connections: Int) -> [String: String]? {
+        var argv = ["taskset", "-c", "\(loadCPU)", "\(executableDirectory())/gnet-bench", "load", "--port", "\(port)",
+                    "--connections", "\(connections)", "--size", "\(size)", "--depth", "\(depth)"]
+        argv += messages > 0 ? ["--messages", "\(messages)"] : ["--duration", "\(seconds)"]
+        guard let p = Subprocess(argv) else { return nil }
+        let out = p.readAll(timeout: seconds + 600)
+        p.wait()
+        var kv: [String: String] = [:]
+        for field in out.split(separator: " ") {
+            let parts = field.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { kv[String(parts[0])] = String(parts[1]) }
+        }
+        return kv["messages"] == nil ? nil : kv
+    }
+
+    private func measure(_ s: Server, size: Int) -> Row? {
+        guard let (server, port) = startServer(s, prefix: ["taskset", "-c", "\(serverCPU)"]) else { return nil }
+        defer { kill(server.pid, SIGTERM); server.wait() }
+        _ = load(port: port, size: size, seconds: 1, connections: connections)   // warm-up
+        let before = server.cpuNanoseconds()
+        guard let result = load(port: port, size: size, seconds: duration, connections: connections) else {
+            printError("load against \(s.name) failed\n")
+            return nil
+        }
+        let cpu = Double(server.cpuNanoseconds() - before)
+        let messages = Double(result["messages"] ?? "0") ?? 0
+        let errors = result["errors"] ?? "?"
+        return Row(server: s.name, size: size, depth: depth, load: result, cpuNsPerMessage: messages > 0 ? cpu / messages : 0,
+                   note: errors == "0" ? "" : "(errors=\(errors))")
+    }
+
+    private func printTable(_ rows: [Row]) {
+        print("| server | msg size | conns | depth | msgs/s | MB/s | p50 µs | p99 µs | server CPU ns/msg | msgs/s ÷ C | CPU/msg ÷ C |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows {
+            let ref = rows.first { $0.server.hasPrefix("C ") && $0.size == r.size }
+            let rateRatio = ref.map { r.rate / max($0.rate, 1) } ?? 0
+            let cpuRatio = ref.map { r.cpuNsPerMessage / max($0.cpuNsPerMessage, 1) } ?? 0
+            print("| \(r.server) | \(r.size) B | \(connections) | \(r.depth) | \(r.load["msgs_per_s"] ?? "?") | \(r.load["MB_per_s"] ?? "?") | \(r.load["p50_us"] ?? "?") | \(r.load["p99_us"] ?? "?") | \(fmt(r.cpuNsPerMessage, 0)) | \(fmt(rateRatio, 2))× | \(fmt(cpuRatio, 2))× |")
+        }
+    }
+
+    /// User-space instructions per message with callgrind: two runs of different lengths, so
+    /// start-up and shutdown cancel out: (Ir(long) − Ir(short)) / (messages(long) − messages(short)).
+    private func runCallgrind() -> Int32 {
+        let short = 20_000, long = 60_000, size = 64, conns = 10
+        print("")
+        print("| server | user-space instructions per 64 B echo (callgrind) | ÷ C |")
+        print("|---|---:|---:|")
+        var reference = 0.0
+        for s in servers() {
+            var totals: [Double] = []
+            for messages in [short, long] {
+                let out = "/tmp/gnet-bench-callgrind-\(getpid())-\(messages).out"
+                guard let (server, port) = startServer(s, prefix: ["valgrind", "--tool=callgrind", "--callgrind-out-file=\(out)"]) else { return 1 }
+                let r = load(port: port, size: size, seconds: 600, messages: messages, connections: conns)
+                kill(server.pid, SIGTERM)
+                server.wait()
+                guard r != nil, let text = readSmallFile(out), let ir = callgrindTotal(text) else {
+                    printError("callgrind run of \(s.name) failed\n")
+                    return 1
+                }
+                unlink(out)
+                totals.append(ir)
+            }
+            let perMessage = (totals[1] - totals[0]) / Double(long - short)
+            if reference == 0 { reference = perMessage }
+            print("| \(s.name) | \(fmt(perMessage, 1)) | \(fmt(perMessage / reference, 2))× |")
+        }
+        return 0
+    }
+
+    private func callgrindTotal(_ text: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix("totals:") || line.hasPrefix("summary:") {
+            if let v = line.split(separator: " ").dropFirst().first, let d = Double(v) { return d }
+        }
+        return nil
+    }
+}
