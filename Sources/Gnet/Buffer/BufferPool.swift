@@ -11,7 +11,7 @@ final class BufferPool {
     static let maxShift = 22          // 4 MiB: larger blocks go straight to malloc/free
     /// At most this many idle bytes are cached per size class.
     let bytesPerClass: Int
-    private var free: [[UnsafeMutableRawPointer]]
+    @exclusivity(unchecked) private var free: [[UnsafeMutableRawPointer]]
 
     init(bytesPerClass: Int = 4 << 20) {
         self.bytesPerClass = bytesPerClass

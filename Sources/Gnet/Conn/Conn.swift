@@ -16,11 +16,15 @@ import CGnetLinux
 public struct Conn {
     let record: UnsafeMutablePointer<ConnRecord>
     let generation: UInt32
-    unowned(unsafe) let loop: EventLoop
+    /// The owning loop, held without reference counting: it outlives every callback.
+    let unmanagedLoop: Unmanaged<EventLoop>
 
     init(record: UnsafeMutablePointer<ConnRecord>, generation: UInt32, loop: EventLoop) {
-        self.record = record; self.generation = generation; self.loop = loop
+        self.record = record; self.generation = generation; self.unmanagedLoop = Unmanaged.passUnretained(loop)
     }
+
+    /// The loop for cold paths (a retain/release pair per use).
+    var loop: EventLoop { unmanagedLoop.takeUnretainedValue() }
 
     @inline(__always) var live: Bool { record.pointee.generation == generation && record.pointee.phase != .free }
 
@@ -37,7 +41,7 @@ public struct Conn {
     public var isOpen: Bool { live && record.pointee.phase == .open && !record.pointee.closeRequested }
 
     /// True for UDP (a listener's peer, or a dialled UDP socket).
-    public var isDatagram: Bool { live && !record.pointee.isStream }
+    public var isDatagram: Bool { live && !record.isStream }
 
     /// The socket descriptor, or -1 once closed. Do not close it yourself; use `close()`.
     public var fd: Int32 { live ? record.pointee.fd : -1 }
@@ -61,7 +65,7 @@ public struct Conn {
     // MARK: reading
 
     /// Bytes received and not yet consumed.
-    public var inboundBuffered: Int { live ? record.pointee.inboundBuffered : 0 }
+    public var inboundBuffered: Int { live ? record.inboundBuffered : 0 }
 
     /// Consumes and returns the next `n` bytes (all of them for nil or a negative `n`).
     /// Throws `.shortBuffer` when fewer than `n` are buffered (nothing is consumed then).
@@ -76,7 +80,7 @@ public struct Conn {
     public func peek(_ n: Int? = nil) throws(GnetError) -> UnsafeRawBufferPointer {
         guard live else { throw .connectionClosed }
         let r = record
-        let total = r.pointee.inboundBuffered
+        let total = r.inboundBuffered
         let want = (n ?? -1) < 0 ? total : n!
         if want > total { throw .shortBuffer }
         if want == 0 { return UnsafeRawBufferPointer(start: nil, count: 0) }
@@ -99,7 +103,7 @@ public struct Conn {
     @discardableResult
     public func discard(_ n: Int? = nil) -> Int {
         guard live else { return 0 }
-        let total = record.pointee.inboundBuffered
+        let total = record.inboundBuffered
         let k = (n ?? -1) < 0 ? total : min(n!, total)
         consume(k)
         return k
@@ -110,7 +114,7 @@ public struct Conn {
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(GnetError) -> Int {
         guard live else { throw .connectionClosed }
         if buffer.isEmpty { return 0 }
-        let total = record.pointee.inboundBuffered
+        let total = record.inboundBuffered
         if total == 0 { throw .shortBuffer }
         let k = min(buffer.count, total)
         let view = try peek(k)
@@ -122,7 +126,7 @@ public struct Conn {
     /// Consumes up to `n` bytes (all for nil) into a new array.
     public func readBytes(_ n: Int? = nil) -> [UInt8] {
         guard live else { return [] }
-        let k = min(n ?? Int.max, record.pointee.inboundBuffered)
+        let k = min(n ?? Int.max, record.inboundBuffered)
         guard let view = try? next(k) else { return [] }
         return Array(view)
     }
@@ -152,7 +156,8 @@ public struct Conn {
     @discardableResult @inline(__always)
     public func write(_ bytes: UnsafeRawBufferPointer) throws(GnetError) -> Int {
         guard live else { throw .connectionClosed }
-        return try loop.write(record, bytes)
+        let r = record
+        return try unmanagedLoop._withUnsafeGuaranteedRef { loop in Result { () throws(GnetError) in try loop.write(r, bytes) } }.get()
     }
 
     /// Writes an array's bytes (see `write(_: UnsafeRawBufferPointer)`).
@@ -188,7 +193,7 @@ public struct Conn {
     @discardableResult
     public func sendTo(_ bytes: UnsafeRawBufferPointer, address: SocketAddress?) throws(GnetError) -> Int {
         guard live else { throw .connectionClosed }
-        guard !record.pointee.isStream else { throw .unsupportedOperation("sendTo on a stream connection") }
+        guard !record.isStream else { throw .unsupportedOperation("sendTo on a stream connection") }
         guard let address else { throw .invalidAddress("no address to send to") }
         let saved = record.pointee.remote
         record.pointee.remote = address
@@ -199,7 +204,7 @@ public struct Conn {
 
     /// Tries to hand buffered outbound bytes to the kernel now.
     public func flush() throws(GnetError) {
-        guard live, record.pointee.isOpen else { throw .connectionClosed }
+        guard live, record.isOpen else { throw .connectionClosed }
         if !record.pointee.outbound.isEmpty { loop.flush(record) }
     }
 
@@ -214,7 +219,7 @@ public struct Conn {
     /// Closes the connection once its buffered outbound bytes are flushed. Idempotent.
     /// Inside a callback the close happens when the callback returns.
     public func close() {
-        guard live, record.pointee.isStream || record.pointee.kind == .udpConnected else { return }
+        guard live, record.isStream || record.pointee.kind == .udpConnected else { return }
         loop.requestClose(record, reason: nil)
     }
 

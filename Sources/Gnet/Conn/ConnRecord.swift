@@ -79,9 +79,13 @@ struct ConnRecord {
     var remote: SocketAddress? = nil
     /// Index of the listener that accepted it; -1 for dialled/enrolled connections.
     var listener: Int = -1
+}
 
-    var id: ConnID { ConnID(fd: fd, generation: generation) }
-    var isOpen: Bool { phase == .open || phase == .closing }
-    var isStream: Bool { kind == .tcp || kind == .unix }
-    var inboundBuffered: Int { inbound.count + pendingCount }
+/// Derived facts about a record, read through the pointer: a computed property on the struct
+/// itself would make Swift copy the whole record (retaining its references) to evaluate it.
+extension UnsafeMutablePointer where Pointee == ConnRecord {
+    @inline(__always) var id: ConnID { ConnID(fd: pointee.fd, generation: pointee.generation) }
+    @inline(__always) var isOpen: Bool { pointee.phase == .open || pointee.phase == .closing }
+    @inline(__always) var isStream: Bool { pointee.kind == .tcp || pointee.kind == .unix }
+    @inline(__always) var inboundBuffered: Int { pointee.inbound.count + pointee.pendingCount }
 }

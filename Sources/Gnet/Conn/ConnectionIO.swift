@@ -78,7 +78,7 @@ extension EventLoop {
         if parts.count == 1 { return try write(r, parts[0]) }
         var total = 0
         for p in parts { total += p.count }
-        if !r.pointee.isStream {
+        if !r.isStream {
             // A datagram is one message: join the parts.
             if total > scratchCapacity { growScratch(total) }
             var at = 0
@@ -113,7 +113,7 @@ extension EventLoop {
             try checkWritable(r)
             return 0
         }
-        if !r.pointee.isStream { return try sendDatagram(r, bytes) }
+        if !r.isStream { return try sendDatagram(r, bytes) }
         try checkWritable(r)
         if !r.pointee.outbound.isEmpty {
             append(r, bytes)
@@ -214,9 +214,9 @@ extension EventLoop {
         if r.pointee.readPaused && r.pointee.outbound.count <= writeCap / 2 {
             r.pointee.readPaused = false
             updateInterest(r)
-            callbackDepth += 1
+            callbackDepth &+= 1
             let action = handler.onWritable(conn(r))
-            callbackDepth -= 1
+            callbackDepth &-= 1
             after(r, action)
             guard r.pointee.phase == .open else { return }
             // Bytes may have arrived while reading was off.
@@ -260,11 +260,11 @@ extension EventLoop {
     func beginClose(_ r: UnsafeMutablePointer<ConnRecord>, reason: GnetError?) {
         if r.pointee.phase == .connecting { failConnect(r, reason ?? .connectionClosed); return }
         guard r.pointee.phase == .open else { return }
-        if reason == nil && !r.pointee.outbound.isEmpty && r.pointee.isStream {
+        if reason == nil && !r.pointee.outbound.isEmpty && r.isStream {
             r.pointee.phase = .closing
             r.pointee.closeReason = nil
             updateInterest(r)
-            timers.schedule(at: gnet_monotonic_ns() + options.closeFlushTimeout.nanoseconds, .closeDeadline(r.pointee.id))
+            timers.schedule(at: gnet_monotonic_ns() + options.closeFlushTimeout.nanoseconds, .closeDeadline(r.id))
             if timers.count == 1 { now = gnet_monotonic_ns() }
             return
         }
@@ -274,18 +274,18 @@ extension EventLoop {
     /// Closes now: one last best-effort flush, `onClose` (the descriptor is still open), then
     /// deregister, close, and free the slot for the next connection.
     func finishClose(_ r: UnsafeMutablePointer<ConnRecord>, reason: GnetError?) {
-        guard r.pointee.isOpen, r.pointee.kind != .udpListener else { return }
+        guard r.isOpen, r.pointee.kind != .udpListener else { return }
         let fd = r.pointee.fd
-        if !r.pointee.outbound.isEmpty && r.pointee.isStream, reason == nil || reason == .endOfStream {
+        if !r.pointee.outbound.isEmpty && r.isStream, reason == nil || reason == .endOfStream {
             let (a, b) = r.pointee.outbound.segments()
             _ = try? Sys.writev(fd, a, b)
         }
         r.pointee.phase = .closing
         r.pointee.closeRequested = true  // no further closes while onClose runs
-        callbackDepth += 1
+        callbackDepth &+= 1
         let action = handler.onClose(conn(r), error: reason)
-        callbackDepth -= 1
-        if r.pointee.isStream || r.pointee.kind == .udpConnected {
+        callbackDepth &-= 1
+        if r.isStream || r.pointee.kind == .udpConnected {
             _ = gnet_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
             Sys.close(fd)
             openConnections -= 1

@@ -18,6 +18,12 @@ public enum Action: Sendable, Equatable {
 /// again at the next `onTraffic`. The framework never drops or repeats an inbound byte. A handler
 /// that stops early with whole messages still buffered and no more bytes coming must call
 /// `c.wake()` to be called again.
+///
+/// Backpressure rule: while a connection's outbound buffer is at `Options.writeBufferCap` the
+/// loop stops reading it, so an `onTraffic` caused by a read always finds room for one more
+/// write; a plain echo (`try c.write(c.next())`) never sees `.outboundBufferFull`. Only a
+/// handler that writes more than it reads (or writes from `onTick`/`wake`) must handle it,
+/// and then continue from `onWritable`.
 public protocol EventHandler: AnyObject {
     /// Once, before the loop starts serving. `.shutdown` makes `run` return at once.
     func onBoot(_ engine: Engine) -> Action

@@ -96,11 +96,11 @@ extension EventLoop {
         if idleNanos > 0 {
             if timers.isEmpty { now = gnet_monotonic_ns() }
             r.pointee.lastActive = now
-            timers.schedule(at: now + idleNanos, .idleCheck(r.pointee.id))
+            timers.schedule(at: now + idleNanos, .idleCheck(r.id))
         }
-        callbackDepth += 1
+        callbackDepth &+= 1
         let action = handler.onOpen(conn(r))
-        callbackDepth -= 1
+        callbackDepth &-= 1
         after(r, action)
     }
 

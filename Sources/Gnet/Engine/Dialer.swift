@@ -28,7 +28,7 @@ extension EventLoop {
         let kind: ConnKind = address.network == .unix ? .unix : (address.network.isStream ? .tcp : .udpConnected)
         guard let r = open(fd: fd, kind: kind, listener: -1, phase: connected ? .open : .connecting,
                            remote: target, context: context) else { throw .engineStopped }
-        let id = r.pointee.id
+        let id = r.id
         if !connected {
             if timers.isEmpty { now = gnet_monotonic_ns() }
             timers.schedule(at: now + max(1, timeout.nanoseconds), .connectDeadline(id))
@@ -50,7 +50,7 @@ extension EventLoop {
         let kind: ConnKind
         if type == gnet_SOCK_DGRAM() { kind = .udpConnected } else { kind = domain == AF_UNIX ? .unix : .tcp }
         guard let r = open(fd: fd, kind: kind, listener: -1, phase: .open, context: context) else { throw .engineStopped }
-        return r.pointee.id
+        return r.id
     }
 
     func finishConnect(_ r: UnsafeMutablePointer<ConnRecord>) {

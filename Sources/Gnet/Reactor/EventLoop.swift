@@ -23,38 +23,38 @@ public final class EventLoop: @unchecked Sendable {
     public let counters: UnsafeMutablePointer<gnet_loop_counters_t>
     private let ownsCounters: Bool
 
-    var listeners: [Listener]
+    @exclusivity(unchecked) var listeners: [Listener]
     /// Connection records indexed by descriptor; entries are allocated once and reused.
-    var table: UnsafeMutablePointer<UnsafeMutablePointer<ConnRecord>?>
-    var tableCapacity: Int
+    @exclusivity(unchecked) var table: UnsafeMutablePointer<UnsafeMutablePointer<ConnRecord>?>
+    @exclusivity(unchecked) var tableCapacity: Int
     let pool = BufferPool()
     /// The one buffer every read goes into.
     let readBuffer: UnsafeMutableRawPointer
     let readCapacity: Int
     let writeCap: Int
     /// Where non-contiguous `peek`/`next` results are assembled.
-    var scratch: UnsafeMutableRawPointer
-    var scratchCapacity: Int
+    @exclusivity(unchecked) var scratch: UnsafeMutableRawPointer
+    @exclusivity(unchecked) var scratchCapacity: Int
     let events: UnsafeMutablePointer<gnet_event_t>
     let eventCapacity: Int32 = 512
-    var timers = TimerQueue()
+    @exclusivity(unchecked) var timers = TimerQueue()
     /// Monotonic time in ns, refreshed each iteration while timers exist.
-    var now: Int64
+    @exclusivity(unchecked) var now: Int64
     let idleNanos: Int64
     /// Connections owed a turn next iteration (wake, edge-triggered chunk limit).
-    var scheduled: [ConnID] = []
-    var scheduledSpare: [ConnID] = []
+    @exclusivity(unchecked) var scheduled: [ConnID] = []
+    @exclusivity(unchecked) var scheduledSpare: [ConnID] = []
     /// Connection closes requested while a callback ran.
-    var deferredCloses: [ConnID] = []
-    var callbackDepth = 0
-    var taskBatch: [LoopTask] = []
-    var stopping = false
-    var running = false
-    var openConnections = 0
-    var acceptErrorLogged = false
-    var loggedAcceptPause = false
+    @exclusivity(unchecked) var deferredCloses: [ConnID] = []
+    @exclusivity(unchecked) var callbackDepth = 0
+    @exclusivity(unchecked) var taskBatch: [LoopTask] = []
+    @exclusivity(unchecked) var stopping = false
+    @exclusivity(unchecked) var running = false
+    @exclusivity(unchecked) var openConnections = 0
+    @exclusivity(unchecked) var acceptErrorLogged = false
+    @exclusivity(unchecked) var loggedAcceptPause = false
     /// pthread of the running loop, for `inLoop`.
-    var thread: pthread_t? = nil
+    @exclusivity(unchecked) var thread: pthread_t? = nil
 
     init(handler: any EventHandler, listeners: [Listener], options: Options,
          counters external: UnsafeMutablePointer<gnet_loop_counters_t>?) throws(GnetError) {
@@ -206,9 +206,9 @@ public final class EventLoop: @unchecked Sendable {
             case .close(let id):
                 if let r = record(id) { requestClose(r, reason: nil) }
             case .run(let body):
-                callbackDepth += 1
+                callbackDepth &+= 1
                 body(self)
-                callbackDepth -= 1
+                callbackDepth &-= 1
                 runDeferredCloses()
             case .stop:
                 stopping = true
@@ -230,7 +230,7 @@ public final class EventLoop: @unchecked Sendable {
             return
         }
         guard let done else { return }
-        if r.pointee.outbound.isEmpty || !r.pointee.isStream {
+        if r.pointee.outbound.isEmpty || !r.isStream {
             done(nil)
         } else {
             r.pointee.completions.append(WriteCompletion(flushedTarget: r.pointee.bufferedTotal, callback: done))
@@ -257,9 +257,9 @@ public final class EventLoop: @unchecked Sendable {
         while let event = timers.popDue(now: now) {
             switch event {
             case .tick:
-                callbackDepth += 1
+                callbackDepth &+= 1
                 let (delay, action) = handler.onTick()
-                callbackDepth -= 1
+                callbackDepth &-= 1
                 runDeferredCloses()
                 if action == .shutdown { stopping = true }
                 if !stopping { timers.schedule(at: now + max(0, delay.nanoseconds), .tick) }
@@ -278,9 +278,9 @@ public final class EventLoop: @unchecked Sendable {
             case .resumeAccept(let i):
                 resumeAccepting(i)
             case .run(let body):
-                callbackDepth += 1
+                callbackDepth &+= 1
                 body()
-                callbackDepth -= 1
+                callbackDepth &-= 1
                 runDeferredCloses()
             }
         }
@@ -358,11 +358,11 @@ public final class EventLoop: @unchecked Sendable {
     func conn(_ r: UnsafeMutablePointer<ConnRecord>) -> Conn { Conn(record: r, generation: r.pointee.generation, loop: self) }
 
     func deliverTraffic(_ r: UnsafeMutablePointer<ConnRecord>) {
-        callbackDepth += 1
+        callbackDepth &+= 1
         let action = handler.onTraffic(conn(r))
-        callbackDepth -= 1
+        callbackDepth &-= 1
         if r.pointee.pendingCount > 0 {
-            if r.pointee.isStream, let p = r.pointee.pendingStart {
+            if r.isStream, let p = r.pointee.pendingStart {
                 r.pointee.inbound.append(UnsafeRawBufferPointer(start: p, count: r.pointee.pendingCount), pool: pool)
             }
             r.pointee.pendingCount = 0
@@ -377,7 +377,7 @@ public final class EventLoop: @unchecked Sendable {
     func after(_ r: UnsafeMutablePointer<ConnRecord>, _ action: Action) {
         switch action {
         case .none: break
-        case .close: if r.pointee.isStream { requestClose(r, reason: nil) }
+        case .close: if r.isStream { requestClose(r, reason: nil) }
         case .shutdown: stopping = true
         }
         if !deferredCloses.isEmpty && callbackDepth == 0 { runDeferredCloses() }
@@ -399,7 +399,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Asks for a connection to close: at once when no callback is running, else when the
     /// outermost callback returns. Graceful: buffered outbound bytes are flushed first.
     func requestClose(_ r: UnsafeMutablePointer<ConnRecord>, reason: GnetError?) {
-        guard r.pointee.isOpen || r.pointee.phase == .connecting else { return }
+        guard r.isOpen || r.pointee.phase == .connecting else { return }
         if r.pointee.closeRequested { return }
         if r.pointee.phase == .closing {
             if reason != nil { finishClose(r, reason: reason) }  // an error overrides a graceful close
@@ -408,7 +408,7 @@ public final class EventLoop: @unchecked Sendable {
         if callbackDepth > 0 {
             r.pointee.closeRequested = true
             r.pointee.closeReason = reason
-            deferredCloses.append(r.pointee.id)
+            deferredCloses.append(r.id)
         } else {
             beginClose(r, reason: reason)
         }
@@ -419,7 +419,7 @@ public final class EventLoop: @unchecked Sendable {
         if read { r.pointee.readPending = true }
         if r.pointee.scheduled { return }
         r.pointee.scheduled = true
-        scheduled.append(r.pointee.id)
+        scheduled.append(r.id)
     }
 }
 

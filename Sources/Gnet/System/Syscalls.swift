@@ -23,7 +23,7 @@ enum Sys {
     @inline(__always)
     static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) throws(SystemError) -> IOResult {
         while true {
-            let n = Glibc.read(fd, buf, count)
+            let n = gnet_read(fd, buf, count)
             if n >= 0 { return .processed(n) }
             let e = gnet_errno()
             if e == EINTR { continue }
@@ -35,7 +35,7 @@ enum Sys {
     @inline(__always)
     static func write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) throws(SystemError) -> IOResult {
         while true {
-            let n = Glibc.write(fd, buf, count)
+            let n = gnet_write(fd, buf, count)
             if n >= 0 { return .processed(n) }
             let e = gnet_errno()
             if e == EINTR { continue }
@@ -47,7 +47,7 @@ enum Sys {
     @inline(__always)
     static func writev(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(SystemError) -> IOResult {
         while true {
-            let n = Glibc.writev(fd, iov, count)
+            let n = gnet_writev(fd, iov, count)
             if n >= 0 { return .processed(n) }
             let e = gnet_errno()
             if e == EINTR { continue }
