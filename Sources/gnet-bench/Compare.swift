@@ -41,18 +41,51 @@ struct Comparison {
 
     func run() -> Int32 {
         var rows: [Row] = []
-        for _ in 0..<rounds {
+        // Rounds interleave the servers (C, Gnet, C, Gnet, …) so drift on a shared machine
+        // hits both alike; the table sums them.
+        for round in 0..<rounds {
             for size in sizes {
                 for s in servers() {
                     guard let row = measure(s, size: size) else { return 1 }
                     rows.append(row)
-                    printError("\(row.server) size=\(size): \(row.load["msgs_per_s"] ?? "?") msg/s, \(fmt(row.cpuNsPerMessage, 0)) ns CPU/msg \(row.note)\n")
+                    printError("round \(round + 1) \(row.server) size=\(size): \(row.load["msgs_per_s"] ?? "?") msg/s, \(fmt(row.cpuNsPerMessage, 0)) ns CPU/msg \(row.note)\n")
                 }
             }
         }
-        printTable(rows)
+        printTable(aggregate(rows))
         if callgrind { return runCallgrind() }
         return 0
+    }
+
+    /// One row per (server, size): messages and CPU summed over rounds, latencies the median
+    /// of the rounds' values.
+    private func aggregate(_ rows: [Row]) -> [Row] {
+        var out: [Row] = []
+        for size in sizes {
+            for s in servers() {
+                let mine = rows.filter { $0.server == s.name && $0.size == size }
+                guard !mine.isEmpty else { continue }
+                var messages = 0.0, seconds = 0.0, cpu = 0.0, bytes = 0.0
+                for r in mine {
+                    let m = Double(r.load["messages"] ?? "0") ?? 0
+                    let sec = Double(r.load["seconds"] ?? "0") ?? 0
+                    messages += m
+                    seconds += sec
+                    cpu += r.cpuNsPerMessage * m
+                    bytes += (Double(r.load["MB_per_s"] ?? "0") ?? 0) * sec
+                }
+                func median(_ key: String) -> String {
+                    let v = mine.compactMap { Double($0.load[key] ?? "") }.sorted()
+                    return v.isEmpty ? "?" : fmt(v[v.count / 2], 0)
+                }
+                let load = ["messages": "\(Int(messages))", "msgs_per_s": "\(Int(messages / max(seconds, 1e-9)))",
+                            "MB_per_s": fmt(bytes / max(seconds, 1e-9), 1), "p50_us": median("p50_us"), "p99_us": median("p99_us")]
+                let notes = mine.map(\.note).filter { !$0.isEmpty }
+                out.append(Row(server: s.name, size: size, depth: depth, load: load, cpuNsPerMessage: cpu / max(messages, 1),
+                               note: notes.joined(separator: " ")))
+            }
+        }
+        return out
     }
 
     private func startServer(_ s: Server, prefix: [String]) -> (Subprocess, Int)? {
@@ -84,7 +117,7 @@ struct Comparison {
 
     private func measure(_ s: Server, size: Int) -> Row? {
         guard let (server, port) = startServer(s, prefix: ["taskset", "-c", "\(serverCPU)"]) else { return nil }
-        defer { kill(server.pid, SIGTERM); server.wait() }
+        defer { server.stop() }
         _ = load(port: port, size: size, seconds: 1, connections: connections)   // warm-up
         let before = server.cpuNanoseconds()
         guard let result = load(port: port, size: size, seconds: duration, connections: connections) else {
@@ -99,13 +132,13 @@ struct Comparison {
     }
 
     private func printTable(_ rows: [Row]) {
-        print("| server | msg size | conns | depth | msgs/s | MB/s | p50 µs | p99 µs | server CPU ns/msg | msgs/s ÷ C | CPU/msg ÷ C |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| server | msg size | conns | depth | rounds | msgs/s | MB/s | p50 µs | p99 µs | server CPU ns/msg | msgs/s ÷ C | CPU/msg ÷ C |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows {
             let ref = rows.first { $0.server.hasPrefix("C ") && $0.size == r.size }
             let rateRatio = ref.map { r.rate / max($0.rate, 1) } ?? 0
             let cpuRatio = ref.map { r.cpuNsPerMessage / max($0.cpuNsPerMessage, 1) } ?? 0
-            print("| \(r.server) | \(r.size) B | \(connections) | \(r.depth) | \(r.load["msgs_per_s"] ?? "?") | \(r.load["MB_per_s"] ?? "?") | \(r.load["p50_us"] ?? "?") | \(r.load["p99_us"] ?? "?") | \(fmt(r.cpuNsPerMessage, 0)) | \(fmt(rateRatio, 2))× | \(fmt(cpuRatio, 2))× |")
+            print("| \(r.server) | \(r.size) B | \(connections) | \(r.depth) | \(rounds) | \(r.load["msgs_per_s"] ?? "?") | \(r.load["MB_per_s"] ?? "?") | \(r.load["p50_us"] ?? "?") | \(r.load["p99_us"] ?? "?") | \(fmt(r.cpuNsPerMessage, 0)) | \(fmt(rateRatio, 2))× | \(fmt(cpuRatio, 2))× |")
         }
     }
 
@@ -123,8 +156,7 @@ struct Comparison {
                 let out = "/tmp/gnet-bench-callgrind-\(getpid())-\(messages).out"
                 guard let (server, port) = startServer(s, prefix: ["valgrind", "--tool=callgrind", "--callgrind-out-file=\(out)"]) else { return 1 }
                 let r = load(port: port, size: size, seconds: 600, messages: messages, connections: conns)
-                kill(server.pid, SIGTERM)
-                server.wait()
+                server.stop(grace: 60)
                 guard r != nil, let text = readSmallFile(out), let ir = callgrindTotal(text) else {
                     printError("callgrind run of \(s.name) failed\n")
                     return 1

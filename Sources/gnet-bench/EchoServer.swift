@@ -25,39 +25,31 @@ final class BenchEcho: EventHandler, @unchecked Sendable {
         return .none
     }
 
-    func onShutdown(_ engine: Engine) {
-        allocationsLast = gnet_thread_allocations()   // on the loop thread, before the closes
-    }
 }
 
-/// `gnet-bench serve`: runs the echo server until SIGTERM/SIGINT, then prints its counters.
+/// `gnet-bench serve`: runs the echo server on the main thread (one thread, as a gnetd worker)
+/// until SIGTERM/SIGINT, then prints its counters.
 func serveEcho(port: Int, cpu: Int, edgeTriggered: Bool) -> Int32 {
-    var mask = sigset_t()
-    sigemptyset(&mask)
-    sigaddset(&mask, SIGTERM)
-    sigaddset(&mask, SIGINT)
-    pthread_sigmask(SIG_BLOCK, &mask, nil)
     if cpu >= 0 { _ = gnet_pin_to_cpu(Int32(cpu)) }
     let handler = BenchEcho()
     var options = Options()
     options.edgeTriggered = edgeTriggered
-    let engine: Engine
     do {
-        engine = try Engine(handler: handler, listen: ["tcp://127.0.0.1:\(port)"], options: options)
-        try engine.start()
+        let engine = try Engine(handler: handler, listen: ["tcp://127.0.0.1:\(port)"], options: options)
+        try engine.handleSignals([SIGTERM, SIGINT]) { _ in
+            handler.allocationsLast = gnet_thread_allocations()   // loop thread, before stopping
+            engine.stop()
+        }
+        print("listening on \(engine.addresses[0].port)")
+        fflush(nil)
+        try engine.run()
+        let c = engine.counters
+        let steady = handler.traffic - handler.callsAtWarmup
+        let allocs = handler.traffic > 10_000 ? handler.allocationsLast - handler.allocationsAtWarmup : 0
+        printError("served traffic_calls=\(handler.traffic) bytes_in=\(c.bytesIn) bytes_out=\(c.bytesOut) read_calls=\(c.readCalls) write_calls=\(c.writeCalls) loop_iterations=\(c.loopIterations) steady_state_calls=\(steady) steady_state_allocations=\(allocs)\n")
+        return 0
     } catch {
         printError("gnet-bench serve: \(error)\n")
         return 1
     }
-    print("listening on \(engine.addresses[0].port)")
-    fflush(nil)
-    var sig: Int32 = 0
-    sigwait(&mask, &sig)
-    engine.stop()
-    engine.wait()
-    let c = engine.counters
-    let steady = handler.traffic - handler.callsAtWarmup
-    let allocs = handler.traffic > 10_000 ? handler.allocationsLast - handler.allocationsAtWarmup : 0
-    printError("served traffic_calls=\(handler.traffic) bytes_in=\(c.bytesIn) bytes_out=\(c.bytesOut) read_calls=\(c.readCalls) write_calls=\(c.writeCalls) loop_iterations=\(c.loopIterations) steady_state_calls=\(steady) steady_state_allocations=\(allocs)\n")
-    return 0
 }

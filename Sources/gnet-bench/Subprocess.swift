@@ -23,8 +23,18 @@ final class Subprocess {
         posix_spawn_file_actions_addclose(&fa, out[1])
         let args = argv.map { strdup($0) } + [nil]
         defer { args.forEach { free($0) } }
+        // The child starts with no blocked signals and default dispositions, whatever ours are.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var p: pid_t = 0
-        let rc = posix_spawnp(&p, argv[0], &fa, nil, args, environ)
+        let rc = posix_spawnp(&p, argv[0], &fa, &attr, args, environ)
         close(out[1])
         guard rc == 0 else { close(out[0]); return nil }
         pid = p
@@ -61,6 +71,20 @@ final class Subprocess {
         var lines: [String] = []
         while let l = readLine(timeout: timeout) { lines.append(l) }
         return lines.joined(separator: "\n")
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited after `grace` seconds; reaps it.
+    @discardableResult
+    func stop(grace: Double = 10) -> Int32 {
+        kill(pid, SIGTERM)
+        let deadline = gnet_monotonic_ns() + Int64(grace * 1e9)
+        while gnet_monotonic_ns() < deadline {
+            var st: Int32 = 0
+            if waitpid(pid, &st, WNOHANG) == pid { status = st; return st }
+            usleep(5000)
+        }
+        kill(pid, SIGKILL)
+        return wait()
     }
 
     @discardableResult

@@ -18,7 +18,9 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -121,6 +123,26 @@ static inline int gnet_pin_to_cpu(int cpu) {
     memset(&set, 0, sizeof set);
     ((unsigned long *)&set)[cpu / (8 * sizeof(unsigned long))] |= 1UL << (cpu % (8 * sizeof(unsigned long)));
     return sched_setaffinity(0, sizeof set, &set);
+}
+
+/// Blocks `sigs` for the calling thread (and threads it starts later) and returns a
+/// non-blocking signalfd that reads them; -1 with errno on failure.
+static inline int gnet_signalfd(const int *sigs, int n) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < n; i++) sigaddset(&set, sigs[i]);
+    int rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (rc != 0) { errno = rc; return -1; }
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/// The number of the next pending signal on a signalfd, 0 when none, -1 on error.
+static inline int gnet_read_signal(int fd) {
+    struct signalfd_siginfo si;
+    ssize_t n = read(fd, &si, sizeof si);
+    if (n == (ssize_t)sizeof si) return (int)si.ssi_signo;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return -1;
 }
 
 /// Ignores SIGPIPE for the whole process: a write to a reset peer must come back as EPIPE.

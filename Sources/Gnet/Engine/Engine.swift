@@ -77,6 +77,19 @@ public final class Engine: @unchecked Sendable {
         try? eventLoop.tasks.post(.stop)
     }
 
+    /// Delivers `signals` to `body` on the loop thread instead of their default action (e.g.
+    /// `engine.handleSignals([SIGTERM, SIGINT]) { _ in engine.stop() }`). Call it before `run()`
+    /// or `start()`, from the main thread before other threads exist: the signals are blocked
+    /// for the calling thread and every thread it starts afterwards, and read from a signalfd.
+    /// Child processes inherit the blocked mask: reset it when spawning (posix_spawnattr_setsigmask).
+    public func handleSignals(_ signals: [Int32], _ body: @escaping (Int32) -> Void) throws(GnetError) {
+        guard !eventLoop.running, eventLoop.signalFD < 0 else { throw .invalidArgument("handleSignals must be called once, before the engine runs") }
+        let fd = signals.withUnsafeBufferPointer { gnet_signalfd($0.baseAddress, Int32($0.count)) }
+        if fd < 0 { throw .system(SystemError("signalfd", errno: gnet_errno())) }
+        eventLoop.signalFD = fd
+        eventLoop.signalHandler = body
+    }
+
     /// Waits for a `start()`ed engine to finish.
     public func wait() {
         guard let t = thread.withLock({ p -> pthread_t? in let v = p; p = nil; return v }) else { return }

@@ -13,6 +13,7 @@ public final class EventLoop: @unchecked Sendable {
     static let connToken: UInt64 = 0
     static let listenerToken: UInt64 = 1 << 32
     static let wakeToken: UInt64 = 2 << 32
+    static let signalToken: UInt64 = 3 << 32
 
     let epollFD: Int32
     let handler: any EventHandler
@@ -53,6 +54,9 @@ public final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) var openConnections = 0
     @exclusivity(unchecked) var acceptErrorLogged = false
     @exclusivity(unchecked) var loggedAcceptPause = false
+    /// signalfd and the handler for signals delivered to this loop (see `Engine.handleSignals`).
+    @exclusivity(unchecked) var signalFD: Int32 = -1
+    @exclusivity(unchecked) var signalHandler: ((Int32) -> Void)? = nil
     /// pthread of the running loop, for `inLoop`.
     @exclusivity(unchecked) var thread: pthread_t? = nil
 
@@ -143,6 +147,7 @@ public final class EventLoop: @unchecked Sendable {
         now = gnet_monotonic_ns()
         do {
             try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, tasks.eventFD, gnet_EPOLLIN(), Self.wakeToken)
+            if signalFD >= 0 { try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, signalFD, gnet_EPOLLIN(), Self.signalToken) }
             for i in listeners.indices {
                 try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, listeners[i].fd, listenerInterest(i), Self.listenerToken | UInt64(i))
             }
@@ -172,8 +177,10 @@ public final class EventLoop: @unchecked Sendable {
                     connectionEvent(fd: low, events: ev.events)
                 } else if kind == Self.listenerToken {
                     listenerEvent(Int(low))
-                } else {
+                } else if kind == Self.wakeToken {
                     runTasks()
+                } else {
+                    runSignals()
                 }
             }
             if !scheduled.isEmpty { runScheduled() }
@@ -234,6 +241,17 @@ public final class EventLoop: @unchecked Sendable {
             done(nil)
         } else {
             r.pointee.completions.append(WriteCompletion(flushedTarget: r.pointee.bufferedTotal, callback: done))
+        }
+    }
+
+    private func runSignals() {
+        while true {
+            let sig = gnet_read_signal(signalFD)
+            if sig <= 0 { return }
+            callbackDepth &+= 1
+            signalHandler?(Int32(sig))
+            callbackDepth &-= 1
+            runDeferredCloses()
         }
     }
 
@@ -308,6 +326,7 @@ public final class EventLoop: @unchecked Sendable {
             }
         }
         for i in listeners.indices { listeners[i].close() }
+        if signalFD >= 0 { Sys.close(signalFD); signalFD = -1 }
         timers.removeAll()
     }
 

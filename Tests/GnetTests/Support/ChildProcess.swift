@@ -27,8 +27,19 @@ final class ChildProcess {
         let env = environment ?? Self.currentEnvironment()
         let cEnv = env.map { strdup($0) } + [nil]
         defer { cEnv.forEach { free($0) } }
+        // The child starts with no blocked signals and default dispositions, whatever the
+        // spawning thread had (test runner threads block most signals).
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var p: pid_t = 0
-        let rc = posix_spawnp(&p, argv[0], &actions, nil, cArgs, cEnv)
+        let rc = posix_spawnp(&p, argv[0], &actions, &attr, cArgs, cEnv)
         close(inPipe[0]); close(outPipe[1])
         guard rc == 0 else {
             close(inPipe[1]); close(outPipe[0])

@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Gnet
+import Testing
+
+/// The benchmark binaries as a user runs them: real processes, real signals, bad flags.
+/// Needs the products built (`swift build` before `swift test`, as the README says).
+@Suite(.timeLimit(.minutes(2))) struct BenchToolTests {
+    static var binDir: String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, 4095)
+        let exe = String(decoding: buf[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // …/debug/gnetPackageTests.xctest → …/debug
+        return String(exe[..<exe.lastIndex(of: "/")!])
+    }
+
+    @Test func echoServerServesAndStopsCleanlyOnSIGTERM() throws {
+        let server = try ChildProcess([Self.binDir + "/gnet-bench", "serve", "--port", "0"])
+        let line = try #require(server.readLine(timeout: 30))
+        let port = try #require(Int(line.replacing("listening on ", with: "")))
+        let s = try TestSocket(NetworkAddress(.tcp, host: "127.0.0.1", port: port))
+        try s.send("ping")
+        #expect(try s.receive(exactly: 4) == Array("ping".utf8))
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 10) == 0)
+        #expect(s.sawEOF(), "open connections are closed on stop")
+    }
+
+    @Test(arguments: [["frobnicate"], ["serve", "--port", "99999"], ["serve", "--bogus", "1"], ["load"], ["load", "--port", "x"],
+                      ["compare", "--sizes", "0"], ["compare", "--duration", "-1"], ["serve", "--port"], []])
+    func badFlagsExitWithUsage(_ args: [String]) throws {
+        let p = try ChildProcess([Self.binDir + "/gnet-bench"] + args)
+        #expect(p.wait(timeout: 10) == 2)
+    }
+
+    @Test func cEchoReferenceWorks() throws {
+        let server = try ChildProcess([Self.binDir + "/gnet-c-echo", "0"])
+        let line = try #require(server.readLine(timeout: 30))
+        let port = try #require(Int(line.replacing("listening on ", with: "")))
+        let s = try TestSocket(NetworkAddress(.tcp, host: "127.0.0.1", port: port))
+        let data = randomBytes(200_000, seed: 9)
+        try s.send(data)
+        #expect(try s.receive(exactly: data.count) == data)
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 10) == 0)
+    }
+
+    /// The short form of the benchmark comparison: both servers run, every byte verified.
+    @Test func shortComparisonRuns() throws {
+        let p = try ChildProcess([Self.binDir + "/gnet-bench", "compare", "--duration", "0.5", "--sizes", "64", "--connections", "20"])
+        var rows: [String] = []
+        while let line = p.readLine(timeout: 120) { if line.hasPrefix("| C ") || line.hasPrefix("| Gnet") { rows.append(line) } }
+        #expect(p.wait(timeout: 30) == 0)
+        #expect(rows.count == 2)
+    }
+}
