@@ -55,3 +55,44 @@ import Testing
         #expect(rows.count == 2)
     }
 }
+
+/// Out of descriptors, a server must pause accepting instead of spinning on a listener that
+/// stays readable, keep serving what it has, and recover once descriptors are free again.
+@Suite(.timeLimit(.minutes(1))) struct DescriptorExhaustionTests {
+    @Test func emfilePausesAcceptingWithoutSpinning() throws {
+        let server = try ChildProcess(["prlimit", "--nofile=48", BenchToolTests.binDir + "/gnet-bench", "serve", "--port", "0"])
+        let line = try #require(server.readLine(timeout: 30))
+        let port = try #require(Int(line.replacing("listening on ", with: "")))
+        let address = NetworkAddress(.tcp, host: "127.0.0.1", port: port)
+        var clients: [TestSocket] = []
+        for _ in 0..<80 { clients.append(try TestSocket(address, timeout: 5)) }   // the kernel queues them all
+        // The first ones were accepted before the limit and are served.
+        try clients[0].send("first")
+        #expect(try clients[0].receive(exactly: 5) == Array("first".utf8))
+        // Now the listener is readable but accept fails with EMFILE: the server must idle.
+        let before = processCPUNanoseconds(server.pid)
+        usleep(1_000_000)
+        let spent = Double(processCPUNanoseconds(server.pid) - before) / 1e9
+        #expect(spent < 0.25, "server burned \(spent)s of CPU in 1s while out of descriptors")
+        // Free the descriptors; the server recovers and serves a new client.
+        clients.removeAll()
+        let fresh = try TestSocket(address, timeout: 10)
+        try fresh.send("again")
+        #expect(try fresh.receive(exactly: 5) == Array("again".utf8))
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 10) == 0)
+    }
+}
+
+func processCPUNanoseconds(_ pid: pid_t) -> Int64 {
+    var total: Int64 = 0
+    guard let dir = opendir("/proc/\(pid)/task") else { return 0 }
+    defer { closedir(dir) }
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        guard name.first?.isNumber == true, let text = readText("/proc/\(pid)/task/\(name)/schedstat"),
+              let ns = Int64(text.split(separator: " ").first ?? "") else { continue }
+        total += ns
+    }
+    return total
+}
