@@ -70,6 +70,17 @@ public struct Conn {
     /// Consumes and returns the next `n` bytes (all of them for nil or a negative `n`).
     /// Throws `.shortBuffer` when fewer than `n` are buffered (nothing is consumed then).
     public func next(_ n: Int? = nil) throws(GnetError) -> UnsafeRawBufferPointer {
+        let r = record
+        if r.pointee.inbound.count == 0 && r.pointee.generation == generation && r.pointee.phase != .free {
+            // Fast path: everything unconsumed is still in the loop's read buffer.
+            let available = r.pointee.pendingCount
+            let want = (n ?? -1) < 0 ? available : n!
+            if want > available { throw .shortBuffer }
+            let start = r.pointee.pendingStart
+            r.pointee.pendingCount = available &- want
+            if want > 0 { r.pointee.pendingStart = start.unsafelyUnwrapped + want }
+            return UnsafeRawBufferPointer(start: want > 0 ? start : nil, count: want)
+        }
         let view = try peek(n)
         consume(view.count)
         return view

@@ -376,6 +376,7 @@ public final class EventLoop: @unchecked Sendable {
     @inline(__always)
     func conn(_ r: UnsafeMutablePointer<ConnRecord>) -> Conn { Conn(record: r, generation: r.pointee.generation, loop: self) }
 
+    @inline(__always)
     func deliverTraffic(_ r: UnsafeMutablePointer<ConnRecord>) {
         callbackDepth &+= 1
         let action = handler.onTraffic(conn(r))
