@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CGnetLinux
 @testable import Gnet
 import Testing
 
@@ -43,6 +44,15 @@ import Testing
         #expect(Options.normalisedCap(1024) == 1024)
         #expect(Options.normalisedCap(1025) == 2048)
         #expect(Options.normalisedCap(100_000) == 131_072)
+    }
+
+    @Test func interestFlagsMatchTheKernelHeaders() {
+        #expect(Interest.readable == gnet_EPOLLIN())
+        #expect(Interest.writable == gnet_EPOLLOUT())
+        #expect(Interest.error == gnet_EPOLLERR())
+        #expect(Interest.hangUp == gnet_EPOLLHUP())
+        #expect(Interest.exclusive == gnet_EPOLLEXCLUSIVE())
+        #expect(Interest.edgeTriggered == gnet_EPOLLET())
     }
 
     @Test func poolReusesStorage() {

@@ -17,16 +17,16 @@ extension EventLoop {
         case .open, .closing:
             break
         }
-        let bad = events & (gnet_EPOLLERR() | gnet_EPOLLHUP()) != 0
-        if events & gnet_EPOLLOUT() != 0 || (bad && !r.pointee.outbound.isEmpty) {
+        let bad = events & (Interest.error | Interest.hangUp) != 0
+        if events & Interest.writable != 0 || (bad && !r.pointee.outbound.isEmpty) {
             let generation = r.pointee.generation
             if !r.pointee.outbound.isEmpty { flush(r) }
             guard r.pointee.phase != .free, r.pointee.generation == generation else { return }
         }
-        if events & gnet_EPOLLIN() != 0 || bad {
+        if events & Interest.readable != 0 || bad {
             if r.pointee.readPaused || r.pointee.phase == .closing {
                 // Not reading now; a hang-up still has to end the connection.
-                if bad && !(events & gnet_EPOLLIN() != 0) { finishClose(r, reason: .endOfStream) }
+                if bad && !(events & Interest.readable != 0) { finishClose(r, reason: .endOfStream) }
                 return
             }
             readStream(r)
@@ -241,11 +241,11 @@ extension EventLoop {
     func updateInterest(_ r: UnsafeMutablePointer<ConnRecord>) {
         if r.pointee.edgeTriggered { return }
         var want: UInt32 = 0
-        if !r.pointee.readPaused && r.pointee.phase == .open { want |= gnet_EPOLLIN() }
-        if !r.pointee.outbound.isEmpty { want |= gnet_EPOLLOUT() }
+        if !r.pointee.readPaused && r.pointee.phase == .open { want |= Interest.readable }
+        if !r.pointee.outbound.isEmpty { want |= Interest.writable }
         if want == r.pointee.interest { return }
         do throws(SystemError) {
-            try Sys.epollCtl(epollFD, EPOLL_CTL_MOD, r.pointee.fd, want, EventLoop.connToken | UInt64(UInt32(bitPattern: r.pointee.fd)))
+            try poller.modify(r.pointee.fd, interest: want, token: PollToken.connection(r.pointee.fd))
             r.pointee.interest = want
         } catch {
             gnet_counter_add(&counters.pointee.errors, 1)
@@ -286,7 +286,7 @@ extension EventLoop {
         let action = handler.onClose(conn(r), error: reason)
         callbackDepth &-= 1
         if r.isStream || r.pointee.kind == .udpConnected {
-            _ = gnet_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
+            poller.deregister(fd)
             Sys.close(fd)
             openConnections -= 1
             gnet_counter_sub(&counters.pointee.connections_open, 1)

@@ -6,7 +6,7 @@ import CGnetLinux
 /// Listener events: accepting stream connections (with the per-loop limit and the EMFILE
 /// back-off) and receiving UDP datagrams.
 extension EventLoop {
-    func listenerInterest(_ i: Int) -> UInt32 { gnet_EPOLLIN() | listeners[i].extraInterest }
+    func listenerInterest(_ i: Int) -> UInt32 { Interest.readable | listeners[i].extraInterest }
 
     func listenerEvent(_ i: Int) {
         guard i < listeners.count else { return }
@@ -46,14 +46,18 @@ extension EventLoop {
             options.logger.log(.error, "accept on \(listeners[i].address): \(error); pausing accepts for 100ms (logged once)")
             loggedAcceptPause = true
         }
-        _ = gnet_epoll_ctl(epollFD, EPOLL_CTL_DEL, listeners[i].fd, 0, 0)
+        poller.deregister(listeners[i].fd)
         now = gnet_monotonic_ns()
         timers.schedule(at: now + 100_000_000, .resumeAccept(i))
     }
 
     func resumeAccepting(_ i: Int) {
         guard i < listeners.count, !stopping else { return }
-        _ = gnet_epoll_ctl(epollFD, EPOLL_CTL_ADD, listeners[i].fd, listenerInterest(i), EventLoop.listenerToken | UInt64(i))
+        do throws(SystemError) {
+            try poller.register(listeners[i].fd, interest: listenerInterest(i), token: PollToken.listener(i))
+        } catch {
+            options.logger.log(.error, "resuming accepts on \(listeners[i].address): \(error)")
+        }
     }
 
     /// Takes a connected socket into the loop and fires `onOpen` (`.connecting` waits for the
@@ -67,15 +71,15 @@ extension EventLoop {
         r.pointee.remote = remote
         let interest: UInt32
         if phase == .connecting {
-            interest = gnet_EPOLLOUT()
+            interest = Interest.writable
         } else if options.edgeTriggered {
-            interest = gnet_EPOLLIN() | gnet_EPOLLOUT() | gnet_EPOLLET()
+            interest = Interest.readable | Interest.writable | Interest.edgeTriggered
         } else {
-            interest = gnet_EPOLLIN()
+            interest = Interest.readable
         }
         r.pointee.edgeTriggered = options.edgeTriggered && phase != .connecting
         do {
-            try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, fd, interest, EventLoop.connToken | UInt64(UInt32(bitPattern: fd)))
+            try poller.register(fd, interest: interest, token: PollToken.connection(fd))
         } catch {
             options.logger.log(.warning, "registering connection: \(error)")
             gnet_counter_add(&counters.pointee.errors, 1)

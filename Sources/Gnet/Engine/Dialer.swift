@@ -61,9 +61,9 @@ extension EventLoop {
         }
         r.pointee.phase = .open
         r.pointee.edgeTriggered = options.edgeTriggered
-        let interest = options.edgeTriggered ? gnet_EPOLLIN() | gnet_EPOLLOUT() | gnet_EPOLLET() : gnet_EPOLLIN()
+        let interest = options.edgeTriggered ? Interest.readable | Interest.writable | Interest.edgeTriggered : Interest.readable
         do throws(SystemError) {
-            try Sys.epollCtl(epollFD, EPOLL_CTL_MOD, r.pointee.fd, interest, EventLoop.connToken | UInt64(UInt32(bitPattern: r.pointee.fd)))
+            try poller.modify(r.pointee.fd, interest: interest, token: PollToken.connection(r.pointee.fd))
             r.pointee.interest = interest
         } catch {
             failConnect(r, .system(error))

@@ -9,13 +9,7 @@ import CGnetLinux
 /// only by the thread running `run()`. Other threads reach it through `post` (an eventfd-woken
 /// task queue), which `ConnHandle` and `Engine` wrap.
 public final class EventLoop: @unchecked Sendable {
-    /// Token kinds in the upper 32 bits of an epoll token.
-    static let connToken: UInt64 = 0
-    static let listenerToken: UInt64 = 1 << 32
-    static let wakeToken: UInt64 = 2 << 32
-    static let signalToken: UInt64 = 3 << 32
-
-    let epollFD: Int32
+    let poller: Poller
     let handler: any EventHandler
     let options: Options
     unowned(unsafe) var engine: Engine! = nil
@@ -36,8 +30,6 @@ public final class EventLoop: @unchecked Sendable {
     /// Where non-contiguous `peek`/`next` results are assembled.
     @exclusivity(unchecked) var scratch: UnsafeMutableRawPointer
     @exclusivity(unchecked) var scratchCapacity: Int
-    let events: UnsafeMutablePointer<gnet_event_t>
-    let eventCapacity: Int32 = 512
     @exclusivity(unchecked) var timers = TimerQueue()
     /// Monotonic time in ns, refreshed each iteration while timers exist.
     @exclusivity(unchecked) var now: Int64
@@ -65,13 +57,13 @@ public final class EventLoop: @unchecked Sendable {
         self.handler = handler
         self.options = options
         self.listeners = listeners
-        do {
-            epollFD = try Sys.epollCreate()
+        do throws(SystemError) {
+            poller = try Poller()
         } catch { throw .system(error) }
-        do {
+        do throws(SystemError) {
             tasks = try TaskQueue()
         } catch {
-            Sys.close(epollFD)
+            poller.close()
             throw .system(error)
         }
         if let external {
@@ -90,7 +82,6 @@ public final class EventLoop: @unchecked Sendable {
         readBuffer = .allocate(byteCount: readCapacity, alignment: 64)
         scratchCapacity = 4096
         scratch = .allocate(byteCount: scratchCapacity, alignment: 16)
-        events = .allocate(capacity: Int(eventCapacity))
         now = gnet_monotonic_ns()
         idleNanos = options.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0
         scheduled.reserveCapacity(256)
@@ -111,9 +102,8 @@ public final class EventLoop: @unchecked Sendable {
         table.deallocate()
         readBuffer.deallocate()
         scratch.deallocate()
-        events.deallocate()
         if ownsCounters { counters.deallocate() }
-        Sys.close(epollFD)
+        poller.close()
     }
 
     /// True when called on this loop's thread.
@@ -146,10 +136,10 @@ public final class EventLoop: @unchecked Sendable {
         defer { running = false }
         now = gnet_monotonic_ns()
         do {
-            try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, tasks.eventFD, gnet_EPOLLIN(), Self.wakeToken)
-            if signalFD >= 0 { try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, signalFD, gnet_EPOLLIN(), Self.signalToken) }
+            try poller.register(tasks.eventFD, interest: Interest.readable, token: PollToken.wake)
+            if signalFD >= 0 { try poller.register(signalFD, interest: Interest.readable, token: PollToken.signal) }
             for i in listeners.indices {
-                try Sys.epollCtl(epollFD, EPOLL_CTL_ADD, listeners[i].fd, listenerInterest(i), Self.listenerToken | UInt64(i))
+                try poller.register(listeners[i].fd, interest: listenerInterest(i), token: PollToken.listener(i))
             }
         } catch {
             shutDown()
@@ -161,7 +151,7 @@ public final class EventLoop: @unchecked Sendable {
             let timeout = pollTimeout()
             let n: Int
             do {
-                n = try Sys.epollWait(epollFD, events, eventCapacity, timeout)
+                n = try poller.wait(timeoutMs: timeout)
             } catch {
                 options.logger.log(.error, "event loop: \(error)")
                 shutDown()
@@ -170,14 +160,14 @@ public final class EventLoop: @unchecked Sendable {
             gnet_counter_add(&counters.pointee.loop_iterations, 1)
             if !timers.isEmpty { now = gnet_monotonic_ns() }
             for i in 0..<n {
-                let ev = events[i]
-                let kind = ev.token & 0xFFFF_FFFF_0000_0000
+                let ev = poller[i]
+                let kind = ev.token & PollToken.kindMask
                 let low = Int32(truncatingIfNeeded: ev.token)
-                if kind == Self.connToken {
+                if kind == PollToken.connectionKind {
                     connectionEvent(fd: low, events: ev.events)
-                } else if kind == Self.listenerToken {
+                } else if kind == PollToken.listenerKind {
                     listenerEvent(Int(low))
-                } else if kind == Self.wakeToken {
+                } else if kind == PollToken.wake {
                     runTasks()
                 } else {
                     runSignals()
