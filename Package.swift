@@ -15,13 +15,15 @@ let package = Package(
         .target(
             name: "Gnet",
             dependencies: ["CGnetLinux"]),
+        // Spawning and watching child processes (posix_spawn with a clean signal state, /proc).
+        .target(name: "GnetProcess", dependencies: ["Gnet", "CGnetLinux"]),
         // Counts heap allocations per thread by interposing malloc; linked only into tests and the bench.
         .target(name: "CMallocCounter", cSettings: [.define("_GNU_SOURCE")]),
         // Echo load generator, the Gnet echo server used for measurements, and the comparison driver.
-        .executableTarget(name: "gnet-bench", dependencies: ["Gnet", "CGnetLinux", "CMallocCounter"]),
+        .executableTarget(name: "gnet-bench", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),
         // The physical reference: a minimal plain-C epoll echo server.
         .executableTarget(name: "gnet-c-echo"),
-        .testTarget(name: "GnetTests", dependencies: ["Gnet", "CGnetLinux", "CMallocCounter"]),
+        .testTarget(name: "GnetTests", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),
     ],
     swiftLanguageModes: [.v6]
 )

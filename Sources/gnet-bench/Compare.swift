@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CGnetLinux
+import GnetProcess
 
 /// `gnet-bench compare`: the C reference and the Gnet echo server, side by side in one run,
 /// each pinned to the same CPU with the load generator pinned to another; reports throughput,
@@ -32,7 +33,7 @@ struct Comparison {
     var rounds = 1
 
     func servers() -> [Server] {
-        let dir = executableDirectory()
+        let dir = ProcFS.executableDirectory()
         return [
             Server(name: "C reference (epoll)", argv: ["\(dir)/gnet-c-echo", "0"]),
             Server(name: "Gnet", argv: ["\(dir)/gnet-bench", "serve", "--port", "0"]),
@@ -88,9 +89,10 @@ struct Comparison {
         return out
     }
 
-    private func startServer(_ s: Server, prefix: [String]) -> (Subprocess, Int)? {
-        guard let p = Subprocess(prefix + s.argv, quietStderr: false) else {
-            printError("cannot start \(s.argv[0])\n")
+    private func startServer(_ s: Server, prefix: [String]) -> (ChildProcess, Int)? {
+        let p: ChildProcess
+        do { p = try ChildProcess(prefix + s.argv) } catch {
+            printError("cannot start \(s.argv[0]): \(error)\n")
             return nil
         }
         guard let line = p.readLine(timeout: 120), line.hasPrefix("listening on "), let port = Int(line.dropFirst(13)) else {
@@ -101,12 +103,12 @@ struct Comparison {
     }
 
     private func load(port: Int, size: Int, seconds: Double, messages: Int = 0, connections: Int) -> [String: String]? {
-        var argv = ["taskset", "-c", "\(loadCPU)", "\(executableDirectory())/gnet-bench", "load", "--port", "\(port)",
+        var argv = ["taskset", "-c", "\(loadCPU)", "\(ProcFS.executableDirectory())/gnet-bench", "load", "--port", "\(port)",
                     "--connections", "\(connections)", "--size", "\(size)", "--depth", "\(depth)"]
         argv += messages > 0 ? ["--messages", "\(messages)"] : ["--duration", "\(seconds)"]
-        guard let p = Subprocess(argv) else { return nil }
+        guard let p = try? ChildProcess(argv) else { return nil }
         let out = p.readAll(timeout: seconds + 600)
-        p.wait()
+        _ = p.wait(timeout: 60)
         var kv: [String: String] = [:]
         for field in out.split(separator: " ") {
             let parts = field.split(separator: "=", maxSplits: 1)
@@ -119,12 +121,12 @@ struct Comparison {
         guard let (server, port) = startServer(s, prefix: ["taskset", "-c", "\(serverCPU)"]) else { return nil }
         defer { server.stop() }
         _ = load(port: port, size: size, seconds: 1, connections: connections)   // warm-up
-        let before = server.cpuNanoseconds()
+        let before = ProcFS.cpuNanoseconds(server.pid)
         guard let result = load(port: port, size: size, seconds: duration, connections: connections) else {
             printError("load against \(s.name) failed\n")
             return nil
         }
-        let cpu = Double(server.cpuNanoseconds() - before)
+        let cpu = Double(ProcFS.cpuNanoseconds(server.pid) - before)
         let messages = Double(result["messages"] ?? "0") ?? 0
         let errors = result["errors"] ?? "?"
         return Row(server: s.name, size: size, depth: depth, load: result, cpuNsPerMessage: messages > 0 ? cpu / messages : 0,
@@ -157,7 +159,7 @@ struct Comparison {
                 guard let (server, port) = startServer(s, prefix: ["valgrind", "--tool=callgrind", "--callgrind-out-file=\(out)"]) else { return 1 }
                 let r = load(port: port, size: size, seconds: 600, messages: messages, connections: conns)
                 server.stop(grace: 60)
-                guard r != nil, let text = readSmallFile(out), let ir = callgrindTotal(text) else {
+                guard r != nil, let text = ProcFS.readFile(out), let ir = callgrindTotal(text) else {
                     printError("callgrind run of \(s.name) failed\n")
                     return 1
                 }

@@ -2,18 +2,14 @@
 import Glibc
 #endif
 import Gnet
+import GnetProcess
 import Testing
 
 /// The benchmark binaries as a user runs them: real processes, real signals, bad flags.
 /// Needs the products built (`swift build` before `swift test`, as the README says).
 @Suite(.timeLimit(.minutes(2))) struct BenchToolTests {
-    static var binDir: String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, 4095)
-        let exe = String(decoding: buf[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        // …/debug/gnetPackageTests.xctest → …/debug
-        return String(exe[..<exe.lastIndex(of: "/")!])
-    }
+    /// …/debug, where the test bundle and the products live side by side.
+    static var binDir: String { ProcFS.executableDirectory() }
 
     @Test func echoServerServesAndStopsCleanlyOnSIGTERM() throws {
         let server = try ChildProcess([Self.binDir + "/gnet-bench", "serve", "--port", "0"])
@@ -70,9 +66,9 @@ import Testing
         try clients[0].send("first")
         #expect(try clients[0].receive(exactly: 5) == Array("first".utf8))
         // Now the listener is readable but accept fails with EMFILE: the server must idle.
-        let before = processCPUNanoseconds(server.pid)
+        let before = ProcFS.cpuNanoseconds(server.pid)
         usleep(1_000_000)
-        let spent = Double(processCPUNanoseconds(server.pid) - before) / 1e9
+        let spent = Double(ProcFS.cpuNanoseconds(server.pid) - before) / 1e9
         #expect(spent < 0.25, "server burned \(spent)s of CPU in 1s while out of descriptors")
         // Free the descriptors; the server recovers and serves a new client.
         clients.removeAll()
@@ -82,17 +78,4 @@ import Testing
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 10) == 0)
     }
-}
-
-func processCPUNanoseconds(_ pid: pid_t) -> Int64 {
-    var total: Int64 = 0
-    guard let dir = opendir("/proc/\(pid)/task") else { return 0 }
-    defer { closedir(dir) }
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        guard name.first?.isNumber == true, let text = readText("/proc/\(pid)/task/\(name)/schedstat"),
-              let ns = Int64(text.split(separator: " ").first ?? "") else { continue }
-        total += ns
-    }
-    return total
 }

@@ -4,6 +4,7 @@ import Glibc
 import CMallocCounter
 import Dispatch
 import Gnet
+import GnetProcess
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct FramingAndScaleTests {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Gnet
+import GnetProcess
 import Testing
 
 /// The README's library example is this package's `ReadmeExample.swift`, compiled by this
@@ -10,11 +11,11 @@ import Testing
     @Test func readmeShowsTheCompiledExample() throws {
         let here = String(#filePath)
         let dir = String(here[..<here.lastIndex(of: "/")!])
-        let example = try #require(readText(dir + "/ReadmeExample.swift"))
+        let example = try #require(ProcFS.readFile(dir + "/ReadmeExample.swift"))
         let begin = try #require(example.firstRange(of: "// README-EXAMPLE-BEGIN\n"))
         let end = try #require(example.firstRange(of: "// README-EXAMPLE-END"))
         let snippet = String(example[begin.upperBound..<end.lowerBound])
-        let readme = try #require(readText(dir + "/../../README.md"))
+        let readme = try #require(ProcFS.readFile(dir + "/../../README.md"))
         #expect(readme.contains("```swift\n" + snippet + "```"), "README.md must show Tests/GnetTests/ReadmeExample.swift verbatim")
     }
 
@@ -29,8 +30,8 @@ import Testing
     @Test func ciRunsTheReadmeTestCommand() throws {
         let here = String(#filePath)
         let root = String(here[..<here.lastIndex(of: "/")!]) + "/../.."
-        let readme = try #require(readText(root + "/README.md"))
-        let ci = try #require(readText(root + "/.ci/run"))
+        let readme = try #require(ProcFS.readFile(root + "/README.md"))
+        let ci = try #require(ProcFS.readFile(root + "/.ci/run"))
         let lines = readme.split(separator: "\n", omittingEmptySubsequences: false)
         let marker = try #require(lines.firstIndex { $0.hasPrefix("# test") })
         let command = String(lines[marker + 1])
@@ -38,18 +39,4 @@ import Testing
         #expect(ci.contains("# test"), ".ci/run takes the command from the README")
         #expect(lines.prefix(8).contains { $0.hasPrefix("# run") }, "the README opens with the run command")
     }
-}
-
-func readText(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fd, &buf, buf.count)
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return String(decoding: out, as: UTF8.self)
 }
