@@ -154,6 +154,25 @@ public struct Conn {
         }
     }
 
+    /// The unconsumed inbound bytes, in up to three pieces, without copying (for decoders).
+    var inboundView: InboundView {
+        let r = record
+        let (a, b) = r.pointee.inbound.segments()
+        return InboundView(a, b, UnsafeRawBufferPointer(start: r.pointee.pendingStart, count: r.pointee.pendingCount))
+    }
+
+    /// Closes at once with `reason` (no flush of buffered output: the connection is in error).
+    func close(reason: GnetError) {
+        guard live else { return }
+        loop.requestClose(record, reason: reason)
+    }
+
+    /// Writes `prefix`, `payload`, `suffix` as one piece of output with one writev.
+    func write(prefix: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, suffix: UnsafeRawBufferPointer) throws(GnetError) -> Int {
+        guard live else { throw .connectionClosed }
+        return try loop.write(record, prefix, payload, suffix)
+    }
+
     // MARK: writing
 
     /// Bytes accepted by `write` that the kernel has not taken yet.

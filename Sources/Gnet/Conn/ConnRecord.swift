@@ -52,6 +52,9 @@ struct ConnRecord {
     var scheduled = false
     /// The scheduled turn must read the socket again (edge-triggered chunk limit, resumed reading).
     var readPending = false
+    /// The peer closed while the handler still had buffered bytes it asked (wake) to go on with;
+    /// the connection closes with `.endOfStream` once it stops asking or the bytes are gone.
+    var peerClosed = false
     /// A close was requested while a callback was running; carried out when it returns.
     var closeRequested = false
     /// The reason of the requested close.

@@ -24,7 +24,7 @@ extension EventLoop {
             guard r.pointee.phase != .free, r.pointee.generation == generation else { return }
         }
         if events & Interest.readable != 0 || bad {
-            if r.pointee.readPaused || r.pointee.phase == .closing {
+            if r.pointee.readPaused || r.pointee.phase == .closing || r.pointee.peerClosed {
                 // Not reading now; a hang-up still has to end the connection.
                 if bad && !(events & Interest.readable != 0) { finishClose(r, reason: .endOfStream) }
                 return
@@ -54,7 +54,14 @@ extension EventLoop {
             case .wouldBlock:
                 return
             case .processed(0) where r.pointee.kind != .udpConnected:
-                finishClose(r, reason: .endOfStream)
+                if r.pointee.scheduled && r.inboundBuffered > 0 {
+                    // The handler asked (wake) to go on with bytes it already has: let it finish
+                    // them, then close. Stop reading meanwhile.
+                    r.pointee.peerClosed = true
+                    updateInterest(r)
+                } else {
+                    finishClose(r, reason: .endOfStream)
+                }
                 return
             case .processed(let n):
                 gnet_counter_add(&counters.pointee.bytes_in, UInt64(n))
@@ -96,6 +103,36 @@ extension EventLoop {
         if written < total {
             var skip = written
             for p in parts {
+                if skip >= p.count { skip -= p.count; continue }
+                append(r, UnsafeRawBufferPointer(rebasing: p[skip...]))
+                skip = 0
+            }
+            bufferedMore(r)
+        }
+        return total
+    }
+
+    /// Writes three pieces in order (a frame's prefix, payload and suffix) with one writev and
+    /// no allocation; like `write(_:_:)` otherwise.
+    func write(_ r: UnsafeMutablePointer<ConnRecord>, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer,
+               _ c: UnsafeRawBufferPointer) throws(GnetError) -> Int {
+        let total = a.count + b.count + c.count
+        if !r.isStream {
+            if total > scratchCapacity { growScratch(total) }
+            if a.count > 0 { scratch.copyMemory(from: a.baseAddress!, byteCount: a.count) }
+            if b.count > 0 { (scratch + a.count).copyMemory(from: b.baseAddress!, byteCount: b.count) }
+            if c.count > 0 { (scratch + a.count + b.count).copyMemory(from: c.baseAddress!, byteCount: c.count) }
+            return try write(r, UnsafeRawBufferPointer(start: scratch, count: total))
+        }
+        try checkWritable(r)
+        var written = 0
+        if r.pointee.outbound.isEmpty && total > 0 {
+            written = try syscallWrite(r) { () throws(SystemError) in try Sys.writev(r.pointee.fd, a, b, c) }
+        }
+        if written < total {
+            var skip = written
+            for i in 0..<3 {
+                let p = i == 0 ? a : (i == 1 ? b : c)
                 if skip >= p.count { skip -= p.count; continue }
                 append(r, UnsafeRawBufferPointer(rebasing: p[skip...]))
                 skip = 0
@@ -241,7 +278,7 @@ extension EventLoop {
     func updateInterest(_ r: UnsafeMutablePointer<ConnRecord>) {
         if r.pointee.edgeTriggered { return }
         var want: UInt32 = 0
-        if !r.pointee.readPaused && r.pointee.phase == .open { want |= Interest.readable }
+        if !r.pointee.readPaused && !r.pointee.peerClosed && r.pointee.phase == .open { want |= Interest.readable }
         if !r.pointee.outbound.isEmpty { want |= Interest.writable }
         if want == r.pointee.interest { return }
         do throws(SystemError) {
@@ -312,6 +349,7 @@ extension EventLoop {
         r.pointee.closeWhenFlushed = false
         r.pointee.scheduled = false
         r.pointee.readPending = false
+        r.pointee.peerClosed = false
         r.pointee.closeRequested = false
         r.pointee.closeReason = nil
         r.pointee.pendingStart = nil

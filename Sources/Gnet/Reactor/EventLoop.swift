@@ -252,10 +252,13 @@ public final class EventLoop: @unchecked Sendable {
             let readAgain = r.pointee.closeRequested == false && r.pointee.readPending
             r.pointee.scheduled = false
             r.pointee.readPending = false
-            if readAgain {
+            if readAgain && !r.pointee.peerClosed {
                 readStream(r)
             } else if r.pointee.phase == .open {
                 deliverTraffic(r)
+                if r.pointee.peerClosed, r.pointee.phase == .open, !r.pointee.scheduled || r.inboundBuffered == 0 {
+                    finishClose(r, reason: .endOfStream)
+                }
             }
         }
         scheduledSpare.removeAll(keepingCapacity: true)

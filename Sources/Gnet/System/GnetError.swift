@@ -29,6 +29,8 @@ public enum GnetError: Error, Equatable, Sendable, CustomStringConvertible {
     case connectTimeout
     /// Outbound bytes could not be delivered before the close deadline.
     case flushTimeout
+    /// A frame codec refused the bytes (or a payload to encode).
+    case codec(CodecError)
 
     public var description: String {
         switch self {
@@ -46,6 +48,7 @@ public enum GnetError: Error, Equatable, Sendable, CustomStringConvertible {
         case .queueFull: return "queue full"
         case .connectTimeout: return "connect timed out"
         case .flushTimeout: return "outbound bytes not delivered before the close deadline"
+        case .codec(let e): return "codec: \(e)"
         }
     }
 }

@@ -67,6 +67,17 @@ enum Sys {
         }
     }
 
+    /// writev of three pieces (prefix, payload, suffix), iovecs on the stack.
+    @inline(__always)
+    static func writev(_ fd: Int32, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer) throws(SystemError) -> IOResult {
+        var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: a.baseAddress), iov_len: a.count),
+                   iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress), iov_len: b.count),
+                   iovec(iov_base: UnsafeMutableRawPointer(mutating: c.baseAddress), iov_len: c.count))
+        return try withUnsafeMutablePointer(to: &iov) { p throws(SystemError) in
+            try p.withMemoryRebound(to: iovec.self, capacity: 3) { v throws(SystemError) in try writev(fd, v, 3) }
+        }
+    }
+
     static func recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int,
                          _ addr: UnsafeMutablePointer<sockaddr_storage>, _ len: inout socklen_t) throws(SystemError) -> IOResult {
         while true {
