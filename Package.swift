@@ -19,8 +19,12 @@ let package = Package(
         .target(name: "GnetProcess", dependencies: ["Gnet", "CGnetLinux"]),
         // Counts heap allocations per thread by interposing malloc; linked only into tests and the bench.
         .target(name: "CMallocCounter", cSettings: [.define("_GNU_SOURCE")]),
+        // Plain C loops the benchmark compares against.
+        .target(name: "CBenchKernels"),
         // Echo load generator, the Gnet echo server used for measurements, and the comparison driver.
-        .executableTarget(name: "gnet-bench", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),
+        .executableTarget(name: "gnet-bench", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter", "CBenchKernels"]),
+        // libFuzzer target for the frame decoders (build with --sanitize=fuzzer; see README).
+        .executableTarget(name: "gnet-fuzz-codecs", dependencies: ["Gnet"]),
         // The physical reference: a minimal plain-C epoll echo server.
         .executableTarget(name: "gnet-c-echo"),
         .testTarget(name: "GnetTests", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),

@@ -12,6 +12,7 @@ usage:
   gnet-bench load --port P [--host H] [--connections N] [--size B] [--depth D]
                   [--duration S | --messages M] [--cpu C]
   gnet-bench serve [--port P] [--cpu C] [--edge-triggered]
+  gnet-bench codec [--frames N] [--rounds R]
 """
 
 /// Parsed `--name value` flags and `--switch`es, consumed as they are read.
@@ -102,6 +103,12 @@ func runMain() -> Int32 {
         c.callgrind = f.switches.contains("callgrind")
         f.finish()
         return c.run()
+    case "codec":
+        var b = CodecBenchmark()
+        b.frames = f.int("frames", 1 << 20, min: 1, max: 1 << 26)
+        b.rounds = f.int("rounds", 5, min: 1, max: 1000)
+        f.finish()
+        return b.run()
     default:
         Flags.fail("unknown command \(f.command)")
     }

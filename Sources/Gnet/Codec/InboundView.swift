@@ -20,7 +20,9 @@ public struct InboundView {
     func piece(_ i: Int) -> UnsafeRawBufferPointer { i == 0 ? a : (i == 1 ? b : c) }
 
     /// Number of bytes in view.
-    @inlinable public var count: Int { a.count + b.count + c.count }
+    @inlinable public var count: Int {
+        @inline(__always) get { a.count &+ b.count &+ c.count }
+    }
 
     /// The byte at `offset` (0 ≤ offset < count).
     @inlinable
@@ -50,8 +52,24 @@ public struct InboundView {
     }
 
     /// An unsigned integer of `size` bytes (1…8) at `offset`, big- or little-endian.
-    @inlinable
+    @inlinable @inline(__always)
     public func unsignedInteger(at offset: Int, size: Int, bigEndian: Bool) -> UInt64 {
+        if offset + size <= a.count, let base = a.baseAddress {
+            // Fast path: the field lies in the first piece; one unaligned load.
+            switch size {
+            case 1: return UInt64(base.load(fromByteOffset: offset, as: UInt8.self))
+            case 2:
+                let v = base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+                return UInt64(bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v))
+            case 4:
+                let v = base.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+                return UInt64(bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v))
+            case 8:
+                let v = base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                return bigEndian ? UInt64(bigEndian: v) : UInt64(littleEndian: v)
+            default: break
+            }
+        }
         var v: UInt64 = 0
         if bigEndian {
             for i in 0..<size { v = v << 8 | UInt64(self[offset + i]) }

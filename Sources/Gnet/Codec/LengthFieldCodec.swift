@@ -46,7 +46,8 @@ public struct LengthFieldCodec: Codec {
 
     public func decode(_ input: InboundView) throws(CodecError) -> FrameBoundary? {
         let headerEnd = lengthFieldOffset + lengthFieldLength
-        guard input.count >= headerEnd else { return nil }
+        let available = input.count
+        guard available >= headerEnd else { return nil }
         let value = input.unsignedInteger(at: lengthFieldOffset, size: lengthFieldLength, bigEndian: bigEndian)
         // Frame length in 128-bit-safe steps: value can be up to 2^64-1.
         guard value <= UInt64(Int.max / 2) else { throw .frameTooLong(length: value, maximum: maxFrameLength) }
@@ -54,7 +55,7 @@ public struct LengthFieldCodec: Codec {
         guard frame >= headerEnd else { throw .negativeLength(value) }
         guard frame <= maxFrameLength else { throw .frameTooLong(length: UInt64(frame), maximum: maxFrameLength) }
         guard initialBytesToStrip <= frame else { throw .stripExceedsFrame(strip: initialBytesToStrip, frame: frame) }
-        guard input.count >= frame else { return nil }
+        guard available >= frame else { return nil }
         return FrameBoundary(length: frame, payload: initialBytesToStrip..<frame)
     }
 
