@@ -7,6 +7,17 @@ let package = Package(
         .library(name: "Gnet", targets: ["Gnet"]),
         .executable(name: "gnet-bench", targets: ["gnet-bench"]),
         .executable(name: "gnet-c-echo", targets: ["gnet-c-echo"]),
+        .executable(name: "gnetd", targets: ["gnetd"]),
+        .executable(name: "gnetctl", targets: ["gnetctl"]),
+        .library(name: "GnetDaemon", targets: ["GnetDaemon"]),
+    ],
+    dependencies: [
+        // YAML configuration decoded with Codable, errors with line and column (DESIGN §5).
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // gnetctl's command line (DESIGN §5).
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The daemon's log lines (DESIGN §5).
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // Thin C shim over the Linux APIs Swift cannot reach comfortably (epoll, eventfd, CMSG, atomics).
@@ -15,6 +26,24 @@ let package = Package(
         .target(
             name: "Gnet",
             dependencies: ["CGnetLinux"]),
+        // sd_notify and socket activation from libsystemd (Debian: libsystemd-dev).
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Protocol handlers served by gnetd, and worked examples of the library.
+        .target(name: "GnetServices", dependencies: ["Gnet"]),
+        // The daemon: configuration, supervisor, workers, stats page, control protocol, systemd glue.
+        .target(
+            name: "GnetDaemon",
+            dependencies: [
+                "Gnet", "GnetServices", "GnetProcess", "CGnetLinux", "CSystemd",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "gnetd", dependencies: ["GnetDaemon"]),
+        .executableTarget(
+            name: "gnetctl",
+            dependencies: ["GnetDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Spawning and watching child processes (posix_spawn with a clean signal state, /proc).
         .target(name: "GnetProcess", dependencies: ["Gnet", "CGnetLinux"]),
         // Counts heap allocations per thread by interposing malloc; linked only into tests and the bench.
@@ -28,6 +57,7 @@ let package = Package(
         // The physical reference: a minimal plain-C epoll echo server.
         .executableTarget(name: "gnet-c-echo"),
         .testTarget(name: "GnetTests", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),
+        .testTarget(name: "GnetDaemonTests", dependencies: ["GnetDaemon", "Gnet", "GnetProcess", "CGnetLinux"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -67,6 +67,14 @@ public final class ChildProcess {
         stdoutFD = outPipe[0]
     }
 
+    /// This process's environment, as `KEY=value` strings (to extend for a child).
+    public static func inheritedEnvironment() -> [String] {
+        var out: [String] = []
+        var p = environ
+        while let s = p.pointee { out.append(String(cString: s)); p += 1 }
+        return out
+    }
+
     deinit {
         if exitCode == nil {
             kill(pid, SIGKILL)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -165,6 +166,42 @@ typedef struct gnet_loop_counters {
     uint64_t datagrams_in;
     uint64_t datagrams_out;
 } gnet_loop_counters_t;
+
+/// One worker's slot in the daemon's shared stats page. The supervisor writes the identity
+/// fields; the worker writes `state` and its loop counters. 256 bytes, so slots never share a
+/// cache line.
+typedef struct gnet_worker_slot {
+    uint64_t in_use;
+    uint64_t pid;
+    uint64_t generation;
+    uint64_t index;
+    uint64_t state;            /* 0 starting, 1 serving, 2 draining, 3 exited */
+    uint64_t started_unix_ms;
+    uint64_t reserved[2];
+    gnet_loop_counters_t counters;
+    uint64_t padding[32 - 8 - sizeof(gnet_loop_counters_t) / 8];
+} gnet_worker_slot_t;
+
+extern int memfd_create(const char *name, unsigned int flags);
+/// An anonymous shared-memory file that survives exec (passed to workers by descriptor).
+static inline int gnet_memfd(const char *name) { return memfd_create(name, 0x0001U /* MFD_CLOEXEC */); }
+
+static inline uint64_t gnet_realtime_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/// Credentials of the process at the other end of a Unix socket.
+static inline int gnet_peer_credentials(int fd, int *pid, unsigned *uid, unsigned *gid) {
+    struct { int pid; unsigned uid; unsigned gid; } cred;   /* struct ucred, which needs _GNU_SOURCE */
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+    *pid = cred.pid; *uid = cred.uid; *gid = cred.gid;
+    return 0;
+}
+
+static inline void gnet_counter_store(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 
 static inline void gnet_counter_add(uint64_t *p, uint64_t v) {
     __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);

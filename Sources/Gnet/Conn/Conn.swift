@@ -37,6 +37,9 @@ public struct Conn {
     /// The loop that owns this connection.
     public var eventLoop: EventLoop { loop }
 
+    /// The group of the listener that accepted it (`Listener.group`); -1 when dialled or enrolled.
+    public var listenerGroup: Int { live ? record.pointee.group : -1 }
+
     /// True until the connection has closed.
     public var isOpen: Bool { live && record.pointee.phase == .open && !record.pointee.closeRequested }
 

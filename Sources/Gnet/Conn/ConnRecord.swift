@@ -82,6 +82,11 @@ struct ConnRecord {
     var remote: SocketAddress? = nil
     /// Index of the listener that accepted it; -1 for dialled/enrolled connections.
     var listener: Int = -1
+    /// The listener's group (-1 for dialled/enrolled connections).
+    var group: Int = -1
+    /// Outbound soft cap and idle timeout (ns, 0 = none) for this connection.
+    var writeCap: Int = 65536
+    var idleNanos: Int64 = 0
 }
 
 /// Derived facts about a record, read through the pointer: a computed property on the struct

@@ -168,7 +168,7 @@ extension EventLoop {
     @inline(__always)
     private func checkWritable(_ r: UnsafeMutablePointer<ConnRecord>) throws(GnetError) {
         guard r.pointee.phase == .open, !r.pointee.closeRequested else { throw .connectionClosed }
-        if r.pointee.outbound.count >= writeCap { throw .outboundBufferFull }
+        if r.pointee.outbound.count >= r.pointee.writeCap { throw .outboundBufferFull }
     }
 
     /// One write syscall with the bookkeeping; a failure closes the connection (deferred when
@@ -222,7 +222,7 @@ extension EventLoop {
 
     /// After bytes were buffered: watch writability, and stop reading at the cap.
     private func bufferedMore(_ r: UnsafeMutablePointer<ConnRecord>) {
-        if r.pointee.outbound.count >= writeCap && !r.pointee.readPaused {
+        if r.pointee.outbound.count >= r.pointee.writeCap && !r.pointee.readPaused {
             r.pointee.readPaused = true
         }
         updateInterest(r)
@@ -248,7 +248,7 @@ extension EventLoop {
                 return
             }
         }
-        if r.pointee.readPaused && r.pointee.outbound.count <= writeCap / 2 {
+        if r.pointee.readPaused && r.pointee.outbound.count <= r.pointee.writeCap / 2 {
             r.pointee.readPaused = false
             updateInterest(r)
             callbackDepth &+= 1
@@ -326,6 +326,7 @@ extension EventLoop {
             poller.deregister(fd)
             Sys.close(fd)
             openConnections -= 1
+            if r.pointee.group >= 0 && r.pointee.group < groupConnections.count { groupConnections[r.pointee.group] -= 1 }
             gnet_counter_sub(&counters.pointee.connections_open, 1)
             gnet_counter_add(&counters.pointee.connections_closed, 1)
         }

@@ -10,7 +10,11 @@ extension EventLoop {
 
     func listenerEvent(_ i: Int) {
         guard i < listeners.count else { return }
-        if listeners[i].address.network.isStream { accept(i) } else { receiveDatagrams(i) }
+        if listeners[i].address.network.isStream {
+            if !acceptingStopped { accept(i) }  // an event from the same batch as stopAccepting()
+        } else {
+            receiveDatagrams(i)
+        }
     }
 
     private func accept(_ i: Int) {
@@ -31,7 +35,9 @@ extension EventLoop {
                 }
                 return
             }
-            if options.maxConnections > 0 && openConnections >= options.maxConnections {
+            let group = listeners[i].group
+            let limit = group < groupLimits.count ? groupLimits[group].maxConnections : options.maxConnections
+            if limit > 0 && (group < groupConnections.count ? groupConnections[group] : openConnections) >= limit {
                 Sys.close(fd)
                 gnet_counter_add(&counters.pointee.connections_rejected, 1)
                 continue
@@ -52,7 +58,7 @@ extension EventLoop {
     }
 
     func resumeAccepting(_ i: Int) {
-        guard i < listeners.count, !stopping else { return }
+        guard i < listeners.count, !stopping, !acceptingStopped else { return }
         do throws(SystemError) {
             try poller.register(listeners[i].fd, interest: listenerInterest(i), token: PollToken.listener(i))
         } catch {
@@ -89,6 +95,7 @@ extension EventLoop {
         }
         r.pointee.interest = interest
         openConnections += 1
+        if r.pointee.group >= 0 && r.pointee.group < groupConnections.count { groupConnections[r.pointee.group] += 1 }
         gnet_counter_add(&counters.pointee.connections_open, 1)
         if listener >= 0 { gnet_counter_add(&counters.pointee.connections_accepted, 1) }
         if phase == .open { opened(r) }
@@ -97,10 +104,10 @@ extension EventLoop {
 
     /// A connection is usable: arm the idle timer and tell the handler.
     func opened(_ r: UnsafeMutablePointer<ConnRecord>) {
-        if idleNanos > 0 {
+        if r.pointee.idleNanos > 0 {
             if timers.isEmpty { now = gnet_monotonic_ns() }
             r.pointee.lastActive = now
-            timers.schedule(at: now + idleNanos, .idleCheck(r.id))
+            timers.schedule(at: now + r.pointee.idleNanos, .idleCheck(r.id))
         }
         callbackDepth &+= 1
         let action = handler.onOpen(conn(r))

@@ -3,6 +3,21 @@ import Glibc
 #endif
 import CGnetLinux
 
+/// Per-listener overrides of the engine-wide connection limits (a daemon serves several
+/// services, each with its own limits, from one loop).
+public struct ConnectionLimits: Sendable, Equatable {
+    /// Soft cap of a connection's outbound buffer (normalised as `Options.writeBufferCap`).
+    public var writeBufferCap: Int
+    /// Close connections silent for this long; nil = never.
+    public var idleTimeout: Duration?
+    /// Most connections of this listener group one loop holds; 0 = no limit.
+    public var maxConnections: Int
+
+    public init(writeBufferCap: Int = 0, idleTimeout: Duration? = nil, maxConnections: Int = 0) {
+        self.writeBufferCap = writeBufferCap; self.idleTimeout = idleTimeout; self.maxConnections = maxConnections
+    }
+}
+
 /// A bound listening socket (TCP or Unix stream) or a bound UDP socket.
 ///
 /// A Unix socket path is removed before bind (a stale file from a crash must not block start-up)
@@ -16,8 +31,13 @@ public struct Listener: Sendable {
     public let boundAddress: SocketAddress
     /// Whether closing this listener removes the Unix socket file.
     let ownsPath: Bool
-    /// epoll interest flags beyond EPOLLIN (e.g. EPOLLEXCLUSIVE for a shared Unix socket).
+    /// epoll interest flags beyond EPOLLIN (e.g. EPOLLEXCLUSIVE for a socket shared by processes).
     public var extraInterest: UInt32 = 0
+    /// Listeners with the same group share `limits` and one connection count (a service with
+    /// several addresses). Connections report it as `Conn.listenerGroup`.
+    public var group = 0
+    /// Limits for connections accepted here, overriding the engine's options; nil uses them.
+    public var limits: ConnectionLimits? = nil
 
     /// Binds `address` with the socket options in `options`.
     public static func bind(_ address: NetworkAddress, options: Options = Options()) throws(GnetError) -> Listener {

@@ -121,3 +121,8 @@ public struct SocketAddress: Equatable, Sendable, CustomStringConvertible {
         return memcmp(&x, &y, Int(a.length)) == 0
     }
 }
+
+extension SocketAddress {
+    /// The local address a socket is bound to (getsockname); nil on error.
+    public static func local(of fd: Int32) -> SocketAddress? { Sys.localAddress(fd) }
+}

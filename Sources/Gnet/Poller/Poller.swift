@@ -10,6 +10,7 @@ enum PollToken {
     static let listenerKind: UInt64 = 1 << 32
     static let wake: UInt64 = 2 << 32
     static let signal: UInt64 = 3 << 32
+    static let watchedKind: UInt64 = 4 << 32
     static let kindMask: UInt64 = 0xFFFF_FFFF_0000_0000
 
     @inline(__always) static func connection(_ fd: Int32) -> UInt64 { connectionKind | UInt64(UInt32(bitPattern: fd)) }

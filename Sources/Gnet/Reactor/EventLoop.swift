@@ -44,8 +44,16 @@ public final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) var stopping = false
     @exclusivity(unchecked) var running = false
     @exclusivity(unchecked) var openConnections = 0
+    /// Open connections per listener group.
+    @exclusivity(unchecked) var groupConnections: [Int] = []
+    /// Per-group limits resolved from the listeners (normalised caps, ns timeouts).
+    @exclusivity(unchecked) var groupLimits: [(writeCap: Int, idleNanos: Int64, maxConnections: Int)] = []
+    /// Listeners stopped for good (draining): not re-armed after an accept pause.
+    @exclusivity(unchecked) var acceptingStopped = false
     @exclusivity(unchecked) var acceptErrorLogged = false
     @exclusivity(unchecked) var loggedAcceptPause = false
+    /// Descriptors watched for readability outside the connection machinery (`watchReadable`).
+    @exclusivity(unchecked) var watched: [Int32: () -> Void] = [:]
     /// signalfd and the handler for signals delivered to this loop (see `Engine.handleSignals`).
     @exclusivity(unchecked) var signalFD: Int32 = -1
     @exclusivity(unchecked) var signalHandler: ((Int32) -> Void)? = nil
@@ -84,6 +92,16 @@ public final class EventLoop: @unchecked Sendable {
         scratch = .allocate(byteCount: scratchCapacity, alignment: 16)
         now = gnet_monotonic_ns()
         idleNanos = options.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0
+        let groups = (listeners.map(\.group).max() ?? 0) + 1
+        groupConnections = Array(repeating: 0, count: groups)
+        groupLimits = Array(repeating: (Options.normalisedCap(options.writeBufferCap), options.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0,
+                                        options.maxConnections), count: groups)
+        for l in listeners where l.group >= 0 {
+            if let limits = l.limits {
+                groupLimits[l.group] = (Options.normalisedCap(limits.writeBufferCap), limits.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0,
+                                        limits.maxConnections)
+            }
+        }
         scheduled.reserveCapacity(256)
         scheduledSpare.reserveCapacity(256)
         deferredCloses.reserveCapacity(64)
@@ -122,6 +140,35 @@ public final class EventLoop: @unchecked Sendable {
     public func conn(_ id: ConnID) -> Conn? {
         guard let r = record(id) else { return nil }
         return conn(r)
+    }
+
+    /// Stops accepting on every listener for good (loop thread): the descriptors are closed
+    /// (a supervisor holding copies keeps the sockets alive for its other workers), open
+    /// connections carry on. Used to drain.
+    public func stopAccepting() {
+        guard !acceptingStopped else { return }
+        acceptingStopped = true
+        for i in listeners.indices {
+            poller.deregister(listeners[i].fd)
+            if listeners[i].address.network.isDatagram { continue }  // UDP has no connections to drain
+            listeners[i].close()
+        }
+    }
+
+    /// Calls `body` on the loop thread whenever `fd` is readable (level-triggered) — for a pipe,
+    /// an eventfd, a control channel: descriptors that are not connections and should not count
+    /// as ones. The caller keeps ownership of `fd`; call `unwatch` before closing it.
+    public func watchReadable(_ fd: Int32, _ body: @escaping () -> Void) throws(GnetError) {
+        do throws(SystemError) {
+            try poller.register(fd, interest: Interest.readable, token: PollToken.watchedKind | UInt64(UInt32(bitPattern: fd)))
+        } catch { throw .system(error) }
+        watched[fd] = body
+    }
+
+    /// Stops watching `fd`.
+    public func unwatch(_ fd: Int32) {
+        guard watched.removeValue(forKey: fd) != nil else { return }
+        poller.deregister(fd)
     }
 
     /// Number of connections this loop holds open now (loop thread).
@@ -169,8 +216,13 @@ public final class EventLoop: @unchecked Sendable {
                     listenerEvent(Int(low))
                 } else if kind == PollToken.wake {
                     runTasks()
-                } else {
+                } else if kind == PollToken.signal {
                     runSignals()
+                } else if let body = watched[low] {
+                    callbackDepth &+= 1
+                    body()
+                    callbackDepth &-= 1
+                    runDeferredCloses()
                 }
             }
             if !scheduled.isEmpty { runScheduled() }
@@ -276,7 +328,7 @@ public final class EventLoop: @unchecked Sendable {
                 if !stopping { timers.schedule(at: now + max(0, delay.nanoseconds), .tick) }
             case .idleCheck(let id):
                 guard let r = record(id), r.pointee.phase == .open else { continue }
-                let due = r.pointee.lastActive + idleNanos
+                let due = r.pointee.lastActive + r.pointee.idleNanos
                 if due <= now {
                     requestClose(r, reason: .idleTimeout)
                 } else {
@@ -318,7 +370,7 @@ public final class EventLoop: @unchecked Sendable {
             case .free: break
             }
         }
-        for i in listeners.indices { listeners[i].close() }
+        for i in listeners.indices where !acceptingStopped || listeners[i].address.network.isDatagram { listeners[i].close() }
         if signalFD >= 0 { Sys.close(signalFD); signalFD = -1 }
         timers.removeAll()
     }
@@ -361,6 +413,15 @@ public final class EventLoop: @unchecked Sendable {
         r.pointee.listener = listener
         r.pointee.edgeTriggered = options.edgeTriggered
         r.pointee.lastActive = now
+        let group = listener >= 0 && listener < listeners.count ? listeners[listener].group : -1
+        r.pointee.group = group
+        if group >= 0 && group < groupLimits.count {
+            r.pointee.writeCap = groupLimits[group].writeCap
+            r.pointee.idleNanos = groupLimits[group].idleNanos
+        } else {
+            r.pointee.writeCap = writeCap
+            r.pointee.idleNanos = idleNanos
+        }
         return r
     }
 

@@ -1,0 +1,244 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Gnet
+import Yams
+
+/// One step of a key path into the document.
+enum PathStep: CustomStringConvertible {
+    case key(String)
+    case index(Int)
+    var description: String {
+        switch self { case .key(let k): ".\(k)"; case .index(let i): "[\(i)]" }
+    }
+}
+
+/// Reads, checks and decodes gnetd's YAML configuration.
+///
+/// Order of checks: YAML syntax (libyaml's line and column), then every key against what its
+/// mapping allows (an unknown key is an error, so a typo never falls back to a default), then
+/// types (Codable), then meaning (addresses, duplicates, codec parameters, users…). The first
+/// problem found is reported with file, line, column and key path.
+public enum ConfigLoader {
+    /// The keys a service of each protocol may have beyond the common ones.
+    static let commonServiceKeys: Set<String> = ["name", "protocol", "listen", "read_buffer_cap", "write_buffer_cap", "idle_timeout", "max_connections"]
+    static let protocolKeys: [ServiceProtocol: Set<String>] = [
+        .echo: ["write"], .push: ["interval", "message"], .framed: ["codec"], .http: [], .proxy: [],
+    ]
+    static let notYet: Set<String> = ["tls", "upstreams", "balance", "health", "connect_timeout", "routes", "header_timeout", "keepalive_timeout", "access_log"]
+
+    /// Loads `path`.
+    public static func load(path: String) throws(ConfigError) -> DaemonConfig {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ConfigError(file: path, line: nil, column: nil, path: "", message: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw ConfigError(file: path, line: nil, column: nil, path: "", message: "cannot read: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+            if bytes.count > 4 << 20 { throw ConfigError(file: path, line: nil, column: nil, path: "", message: "larger than 4 MiB") }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigError(file: path, line: nil, column: nil, path: "", message: "not UTF-8 text")
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Parses configuration text; `file` names it in errors.
+    public static func parse(_ text: String, file: String = "<inline>") throws(ConfigError) -> DaemonConfig {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, line: nil, column: nil, path: "", message: "empty configuration: at least one service is needed")
+            }
+            root = node
+        } catch let e as ConfigError {
+            throw e
+        } catch let e as YamlError {
+            throw yamlError(e, file: file)
+        } catch {
+            throw ConfigError(file: file, line: nil, column: nil, path: "", message: "\(error)")
+        }
+        let fail = { (path: [PathStep], message: String) -> ConfigError in
+            let mark = locate(root, path)
+            return ConfigError(file: file, line: mark?.line, column: mark?.column, path: render(path), message: message)
+        }
+        try checkKeys(root, fail: fail)
+        let config: DaemonConfig
+        do {
+            config = try YAMLDecoder().decode(DaemonConfig.self, from: text)
+        } catch let e as DecodingError {
+            let (path, message) = describe(e)
+            throw fail(path, message)
+        } catch {
+            throw fail([], "\(error)")
+        }
+        try validate(config, fail: fail)
+        return config
+    }
+
+    // MARK: keys
+
+    private static func checkKeys(_ root: Node, fail: ([PathStep], String) -> ConfigError) throws(ConfigError) {
+        guard case .mapping(let top) = root else { throw fail([], "the configuration must be a mapping of keys") }
+        try checkMapping(top, allowed: Set(DaemonConfig.CodingKeys.allCases.map(\.rawValue)), at: [], fail: fail)
+        if let control = top["control"] {
+            guard case .mapping(let m) = control else { throw fail([.key("control")], "must be a mapping (socket, mode)") }
+            try checkMapping(m, allowed: Set(ControlConfig.CodingKeys.allCases.map(\.rawValue)), at: [.key("control")], fail: fail)
+        }
+        guard let services = top["services"] else { return }
+        guard case .sequence(let list) = services else { throw fail([.key("services")], "must be a list of services") }
+        for (i, s) in list.enumerated() {
+            let at: [PathStep] = [.key("services"), .index(i)]
+            guard case .mapping(let m) = s else { throw fail(at, "a service must be a mapping") }
+            var allowed = commonServiceKeys
+            if let p = m["protocol"]?.string, let proto = ServiceProtocol(rawValue: p) {
+                if proto == .proxy { throw fail(at + [.key("protocol")], "protocol proxy is not supported yet") }
+                allowed.formUnion(protocolKeys[proto] ?? [])
+            } else {
+                allowed.formUnion(protocolKeys.values.joined())
+            }
+            try checkMapping(m, allowed: allowed, at: at, fail: fail)
+            if let codec = m["codec"] {
+                guard case .mapping(let cm) = codec else { throw fail(at + [.key("codec")], "must be a mapping") }
+                try checkMapping(cm, allowed: Set(CodecConfig.CodingKeys.allCases.map(\.rawValue)), at: at + [.key("codec")], fail: fail)
+            }
+        }
+    }
+
+    private static func checkMapping(_ m: Node.Mapping, allowed: Set<String>, at: [PathStep], fail: ([PathStep], String) -> ConfigError) throws(ConfigError) {
+        var seen: Set<String> = []
+        for (k, _) in m {
+            guard let key = k.string else { throw fail(at, "keys must be plain strings") }
+            if !seen.insert(key).inserted { throw fail(at + [.key(key)], "key given twice") }
+            if notYet.contains(key) { throw fail(at + [.key(key)], "\"\(key)\" is not supported yet") }
+            if !allowed.contains(key) {
+                throw fail(at + [.key(key)], "unknown key \"\(key)\" (allowed here: \(allowed.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+
+    // MARK: meaning
+
+    private static func validate(_ c: DaemonConfig, fail: ([PathStep], String) -> ConfigError) throws(ConfigError) {
+        guard LogLevel.allCases.contains(where: { $0.name == c.logLevel }) else {
+            throw fail([.key("log_level")], "must be one of debug, info, warning, error")
+        }
+        guard c.control.permissionBits != nil else { throw fail([.key("control"), .key("mode")], "must be octal permission bits such as \"0660\"") }
+        guard c.control.socket.hasPrefix("/"), SocketAddress.unix(c.control.socket) != nil else {
+            throw fail([.key("control"), .key("socket")], "must be an absolute path of at most 107 bytes")
+        }
+        if let user = c.user {
+            guard !user.isEmpty, getpwnam(user) != nil else { throw fail([.key("user")], "no such user \"\(user)\"") }
+        }
+        guard !c.services.isEmpty else { throw fail([.key("services")], "at least one service is needed") }
+        var names: Set<String> = []
+        var addresses: [NetworkAddress: String] = [:]
+        for (i, s) in c.services.enumerated() {
+            let at: [PathStep] = [.key("services"), .index(i)]
+            guard !s.name.isEmpty, s.name.utf8.allSatisfy({ isalnum(Int32($0)) != 0 || $0 == 0x2D || $0 == 0x5F }), s.name.utf8.count <= 64 else {
+                throw fail(at + [.key("name")], "a name is 1–64 letters, digits, '-' or '_'")
+            }
+            guard names.insert(s.name).inserted else { throw fail(at + [.key("name")], "service name \"\(s.name)\" is used twice") }
+            if s.protocol == .http { throw fail(at + [.key("protocol")], "protocol http is not supported yet") }
+            guard !s.listen.isEmpty else { throw fail(at + [.key("listen")], "a service needs at least one listen address") }
+            for (j, text) in s.listen.enumerated() {
+                let addressPath = at + [.key("listen"), .index(j)]
+                let address: NetworkAddress
+                do { address = try NetworkAddress(parsing: text) } catch { throw fail(addressPath, "\(error)") }
+                if address.network.isDatagram && s.protocol != .echo && s.protocol != .framed {
+                    throw fail(addressPath, "protocol \(s.protocol.rawValue) needs a stream address (tcp or unix)")
+                }
+                if address.network == .unix && !address.path.hasPrefix("/") { throw fail(addressPath, "a unix socket path must be absolute") }
+                if address.network == .unix || address.port != 0 {  // port 0 always gets a port of its own
+                    if let other = addresses[address] { throw fail(addressPath, "\(text) is already used by service \"\(other)\"") }
+                    addresses[address] = s.name
+                }
+            }
+            if let m = s.maxConnections, m < 0 { throw fail(at + [.key("max_connections")], "must not be negative") }
+            if let w = s.write, w != "sync" && w != "async" { throw fail(at + [.key("write")], "must be sync or async") }
+            if s.protocol == .push {
+                if let iv = s.interval, iv.milliseconds <= 0 { throw fail(at + [.key("interval")], "must be positive") }
+            }
+            if s.protocol == .framed {
+                guard let codec = s.codec else { throw fail(at, "a framed service needs a codec") }
+                do { _ = try codec.makeCodec() } catch { throw fail(at + [.key("codec")], "\(error)") }
+            }
+        }
+    }
+
+    // MARK: locating
+
+    static func render(_ path: [PathStep]) -> String {
+        var s = path.map(\.description).joined()
+        if s.hasPrefix(".") { s.removeFirst() }
+        return s
+    }
+
+    /// The mark of the deepest node along `path` that exists.
+    static func locate(_ root: Node, _ path: [PathStep]) -> Mark? {
+        var node = root
+        for step in path {
+            switch (step, node) {
+            case (.key(let k), .mapping(let m)):
+                // Point at the key itself when it is the last step (its value may be absent).
+                if let entry = m.first(where: { $0.key.string == k }) { node = entry.value } else { return node.mark }
+            case (.index(let i), .sequence(let s)) where i < s.count:
+                node = s[i]
+            default:
+                return node.mark
+            }
+        }
+        return node.mark
+    }
+
+    private static func describe(_ e: DecodingError) -> ([PathStep], String) {
+        func steps(_ path: [CodingKey]) -> [PathStep] {
+            path.map { k in k.intValue.map { .index($0) } ?? .key(k.stringValue) }
+        }
+        switch e {
+        case .typeMismatch(let type, let ctx):
+            return (steps(ctx.codingPath), "expected \(typeName(type))")
+        case .valueNotFound(let type, let ctx):
+            return (steps(ctx.codingPath), "a value (\(typeName(type))) is needed")
+        case .keyNotFound(let key, let ctx):
+            return (steps(ctx.codingPath), "missing key \"\(key.stringValue)\"")
+        case .dataCorrupted(let ctx):
+            var message = ctx.debugDescription
+            if ctx.codingPath.last.map({ $0.stringValue == "protocol" }) == true {
+                message = "protocol must be one of \(ServiceProtocol.allCases.map(\.rawValue).joined(separator: ", "))"
+            }
+            return (steps(ctx.codingPath), message)
+        @unknown default:
+            return ([], "\(e)")
+        }
+    }
+
+    private static func typeName(_ t: Any.Type) -> String {
+        switch t {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int64.Type: return "a whole number"
+        case is Bool.Type: return "true or false"
+        case is [String].Type, is [ServiceConfig].Type: return "a list"
+        default: return "\(t)"
+        }
+    }
+
+    private static func yamlError(_ e: YamlError, file: String) -> ConfigError {
+        switch e {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ConfigError(file: file, line: mark.line, column: mark.column, path: "", message: "YAML: \(problem)")
+        default:
+            return ConfigError(file: file, line: nil, column: nil, path: "", message: "YAML: \(e)")
+        }
+    }
+}
+
+func onlineCPUs() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }

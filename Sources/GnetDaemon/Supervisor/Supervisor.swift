@@ -1,0 +1,422 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGnetLinux
+import Foundation
+import Gnet
+import Logging
+
+/// The gnetd master process: binds and holds every listening socket, starts one worker process
+/// per core, replaces crashed workers, reloads and drains generations, answers the control
+/// socket and reports to systemd. One thread, one event loop (a Gnet engine whose only listener
+/// is the control socket; signals arrive through a signalfd, worker status over socket pairs).
+public final class Supervisor: EventHandler {
+    public static let version = "0.1.0"
+
+    var config: DaemonConfig
+    /// The configuration file reloads read; nil when running on the built-in defaults.
+    let configPath: String?
+    let log: Logger
+    let page: StatsPage
+    let sockets = ListenerSet()
+    var engine: Engine!
+    var loop: EventLoop { engine.eventLoop }
+
+    var generation = 0
+    var workerCount = 0
+    /// Every live worker process, any generation.
+    var workers: [WorkerSlot] = []
+    var reload: PendingReload?
+    var starting = true
+    var stopping = false
+    var stopReplies: [ConnID] = []
+    let startedAt = gnet_monotonic_ns()
+    var reloadsOK = 0, reloadsFailed = 0, respawns = 0
+    var lastError: String?
+    /// Counters of workers that have exited, folded in so totals never go backwards.
+    var retired = RetiredTotals()
+    /// Quick deaths in a row, per worker index, for the crash-loop back-off.
+    var quickDeaths: [Int: Int] = [:]
+    var respawnPending: Set<Int> = []
+
+    struct RetiredTotals {
+        var accepted: UInt64 = 0, closed: UInt64 = 0, rejected: UInt64 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, errors: UInt64 = 0
+    }
+
+    /// A reload waiting for its new generation to report ready.
+    struct PendingReload {
+        let generation: Int
+        let config: DaemonConfig
+        let workers: Int
+        let added: [ListenerSet.Key: [Int32]]
+        var replies: [ConnID]
+        let started: Int64
+    }
+
+    public init(config: DaemonConfig, configPath: String?, logger: Logger) throws {
+        self.config = config
+        self.configPath = configPath
+        log = logger
+        page = try StatsPage.create()
+    }
+
+    // MARK: running
+
+    /// Binds everything, starts the workers and serves until stopped. Returns the exit code.
+    public func run() throws -> Int32 {
+        sockets.adoptedByService = Systemd.passedSockets()
+        workerCount = config.resolvedWorkers
+        _ = try sockets.prepare(config, workers: workerCount)
+        let control = try bindControlSocket(config.control)
+        engine = try Engine(handler: self, listeners: [control], options: Self.loopOptions(logger: log))
+        try engine.handleSignals([SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGUSR1]) { [unowned self] sig in self.signal(sig) }
+        try engine.run()
+        sockets.closeAll()
+        unlink(config.control.socket)
+        return lastStartFailed ? 1 : 0
+    }
+
+    var lastStartFailed = false
+
+    static func loopOptions(logger: Logger) -> Options {
+        var o = Options()
+        o.maxConnections = 256  // control clients
+        o.idleTimeout = .seconds(300)
+        return o
+    }
+
+    public func onBoot(_ engine: Engine) -> Action {
+        generation = 1
+        for i in 0..<workerCount { startWorker(index: i, generation: 1, config: config, count: workerCount) }
+        loop.schedule(after: .seconds(15)) { [unowned self] in
+            if self.starting && !self.stopping {
+                self.fail("workers did not become ready within 15s")
+                self.lastStartFailed = true
+                self.beginStop(force: true)
+            }
+        }
+        if let ping = Systemd.watchdogPingInterval() { scheduleWatchdog(ping) }
+        log.info("gnetd \(Self.version) starting \(workerCount) workers (config: \(configPath ?? "built-in defaults"))")
+        return .none
+    }
+
+    private func scheduleWatchdog(_ every: Duration) {
+        loop.schedule(after: every) { [unowned self] in
+            Systemd.notify("WATCHDOG=1")
+            if !self.stopping { self.scheduleWatchdog(every) }
+        }
+    }
+
+    private func bindControlSocket(_ c: ControlConfig) throws -> Listener {
+        let path = c.socket
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            let dir = String(path[..<slash])
+            mkdir(dir, 0o755)
+        }
+        // Refuse to steal the socket of a gnetd that is running.
+        if let probe = try? NetworkAddress(parsing: "unix://" + path).resolve() {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let connected = probe.withUnsafeSockaddr { connect(fd, $0, $1) } == 0
+            close(fd)
+            if connected { throw SupervisorError("another gnetd is serving the control socket \(path)") }
+        }
+        let listener = try Listener.bind(NetworkAddress(unixPath: path))
+        chmod(path, mode_t(c.permissionBits ?? 0o660))
+        if let user = config.user, let pw = getpwnam(user), getuid() == 0 {
+            // Root and the daemon's group may talk to it.
+            chown(path, 0, pw.pointee.pw_gid)
+        }
+        return listener
+    }
+
+    // MARK: workers
+
+    func startWorker(index: Int, generation: Int, config: DaemonConfig, count: Int) {
+        guard let slot = page.claim() else {
+            fail("no free stats slot for a worker")
+            return
+        }
+        do {
+            let (pid, channel) = try WorkerLauncher.spawn(index: index, of: count, generation: generation, config: config,
+                                                          sockets: sockets, page: page, statsSlot: slot)
+            let w = WorkerSlot(index: index, generation: generation, pid: pid, statsSlot: slot)
+            let s = page.slot(slot)
+            gnet_counter_store(&s.pointee.pid, UInt64(pid))
+            gnet_counter_store(&s.pointee.generation, UInt64(generation))
+            gnet_counter_store(&s.pointee.index, UInt64(index))
+            gnet_counter_store(&s.pointee.started_unix_ms, gnet_realtime_ms())
+            page.setState(slot, .starting)
+            workers.append(w)
+            w.channel = try loop.enroll(fd: channel, context: w)
+            log.debug("started worker \(index) of generation \(generation) as pid \(pid)")
+        } catch {
+            page.release(slot)
+            fail("cannot start worker \(index): \(error)")
+        }
+    }
+
+    func workerReported(_ w: WorkerSlot, _ line: String) {
+        guard line == "ready", !w.ready else { return }
+        w.ready = true
+        if starting, w.generation == generation, currentGenerationReady {
+            starting = false
+            let ms = Double(gnet_monotonic_ns() - startedAt) / 1e6
+            log.info("ready: \(workerCount) workers serving (generation \(generation), \(Int(ms)) ms after start)")
+            Systemd.notify("READY=1\nMAINPID=\(getpid())\nSTATUS=\(statusLine())")
+        }
+        if var r = reload, w.generation == r.generation, workers.filter({ $0.generation == r.generation && $0.ready }).count == r.workers {
+            reload = nil
+            finishReload(&r)
+        }
+    }
+
+    var currentGenerationReady: Bool {
+        workers.filter { $0.generation == generation && $0.ready && !$0.retiring }.count >= workerCount
+    }
+
+    /// Reaps every exited child: folds its counters into the totals, frees its slot, and
+    /// replaces it if it was not meant to exit.
+    func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid <= 0 { return }
+            guard let i = workers.firstIndex(where: { $0.pid == pid }) else { continue }
+            let w = workers.remove(at: i)
+            let c = page.counters(w.statsSlot)
+            retired.accepted &+= c.connectionsAccepted
+            retired.closed &+= c.connectionsAccepted  // every connection it accepted is closed now
+            retired.rejected &+= c.connectionsRejected
+            retired.bytesIn &+= c.bytesIn
+            retired.bytesOut &+= c.bytesOut
+            retired.errors &+= c.errors
+            page.setState(w.statsSlot, .exited)
+            page.release(w.statsSlot)
+            if let channel = w.channel { loop.conn(channel)?.close() }
+            let how = describeExit(status)
+            if w.retiring {
+                log.debug("worker \(w.index) of generation \(w.generation) (pid \(pid)) \(how)")
+            } else {
+                workerDied(w, how: how)
+            }
+        }
+    }
+
+    private func workerDied(_ w: WorkerSlot, how: String) {
+        if var r = reload, w.generation == r.generation {
+            reload = nil
+            failReload(&r, "worker \(w.index) of the new generation \(how) before it was ready")
+            return
+        }
+        guard w.generation == generation, !stopping else { return }
+        let quick = w.age < 2
+        let deaths = quick ? (quickDeaths[w.index] ?? 0) + 1 : 0
+        quickDeaths[w.index] = deaths
+        let delay = deaths == 0 ? 0.0 : min(30.0, 0.1 * Double(1 << min(deaths - 1, 9)))
+        let message = "worker \(w.index) (pid \(w.pid)) \(how) after \(String(format: "%.1f", w.age))s; "
+            + (delay > 0 ? "restarting in \(String(format: "%.1f", delay))s (\(deaths) quick exits in a row)" : "restarting")
+        fail(message)
+        guard w.index < workerCount, !respawnPending.contains(w.index) else { return }
+        respawnPending.insert(w.index)
+        loop.schedule(after: .milliseconds(Int64(delay * 1000))) { [unowned self] in
+            self.respawnPending.remove(w.index)
+            guard !self.stopping, w.generation == self.generation,
+                  !self.workers.contains(where: { $0.generation == self.generation && $0.index == w.index }) else { return }
+            self.respawns += 1
+            self.startWorker(index: w.index, generation: self.generation, config: self.config, count: self.workerCount)
+        }
+    }
+
+    private func describeExit(_ status: Int32) -> String {
+        if status & 0x7f == 0 { return "exited with status \((status >> 8) & 0xff)" }
+        return "was killed by signal \(status & 0x7f)"
+    }
+
+    func fail(_ message: String) {
+        lastError = message
+        log.error("\(message)")
+    }
+
+    func tell(_ w: WorkerSlot, _ line: String) {
+        guard let id = w.channel, let c = loop.conn(id) else { return }
+        _ = try? c.write(line + "\n")
+    }
+
+    // MARK: reload
+
+    /// Validates the configuration file, binds new addresses, starts a new generation; the old
+    /// one drains once the new one is ready. `reply` (a control connection) gets the outcome.
+    func beginReload(reply: ConnID?) {
+        if stopping {
+            respond(reply, ["ok": false, "error": "gnetd is stopping"])
+            return
+        }
+        if reload != nil {
+            if let reply { reload?.replies.append(reply) }
+            return
+        }
+        Systemd.notify("RELOADING=1\nSTATUS=reloading configuration")
+        let newConfig: DaemonConfig
+        do {
+            newConfig = configPath == nil ? config : try ConfigLoader.load(path: configPath!)
+            if newConfig.control != config.control {
+                throw ConfigError(file: configPath ?? "<built-in>", line: nil, column: nil, path: "control",
+                                  message: "the control socket cannot change on reload (restart gnetd)")
+            }
+        } catch {
+            rejectReload(reply, "\(error)")
+            return
+        }
+        let count = newConfig.resolvedWorkers
+        let added: [ListenerSet.Key: [Int32]]
+        do {
+            added = try sockets.prepare(newConfig, workers: count)
+        } catch {
+            rejectReload(reply, "binding the new addresses: \(error)")
+            return
+        }
+        let next = generation + 1
+        reload = PendingReload(generation: next, config: newConfig, workers: count, added: added, replies: reply.map { [$0] } ?? [],
+                               started: gnet_monotonic_ns())
+        log.info("reloading: starting generation \(next) with \(count) workers")
+        for i in 0..<count { startWorker(index: i, generation: next, config: newConfig, count: count) }
+        loop.schedule(after: .seconds(15)) { [unowned self] in
+            if var r = self.reload, r.generation == next {
+                self.reload = nil
+                self.failReload(&r, "the new generation did not become ready within 15s")
+            }
+        }
+    }
+
+    private func rejectReload(_ reply: ConnID?, _ reason: String) {
+        reloadsFailed += 1
+        fail("reload failed: \(reason)")
+        Systemd.notify("READY=1\nSTATUS=reload failed: \(reason.prefix(200)); \(statusLine())")
+        respond(reply, ["ok": false, "error": "reload failed: \(reason)"])
+    }
+
+    private func failReload(_ r: inout PendingReload, _ reason: String) {
+        for w in workers where w.generation == r.generation {
+            w.retiring = true
+            kill(w.pid, SIGKILL)
+        }
+        sockets.rollback(r.added)
+        reloadsFailed += 1
+        fail("reload failed: \(reason); generation \(generation) keeps serving")
+        Systemd.notify("READY=1\nSTATUS=reload failed: \(reason.prefix(200)); \(statusLine())")
+        for reply in r.replies { respond(reply, ["ok": false, "error": "reload failed: \(reason)"]) }
+    }
+
+    private func finishReload(_ r: inout PendingReload) {
+        let old = generation
+        generation = r.generation
+        config = r.config
+        workerCount = r.workers
+        quickDeaths = [:]
+        for w in workers where w.generation < generation && !w.retiring {
+            w.retiring = true
+            tell(w, "drain")
+        }
+        sockets.retainOnly(config)
+        reloadsOK += 1
+        let ms = Double(gnet_monotonic_ns() - r.started) / 1e6
+        log.info("reloaded: generation \(generation) serving (\(Int(ms)) ms); generation \(old) draining")
+        Systemd.notify("READY=1\nSTATUS=\(statusLine())")
+        for reply in r.replies {
+            respond(reply, ["ok": true, "generation": generation, "workers": workerCount, "reload_ms": Int(ms)])
+        }
+    }
+
+    // MARK: stopping
+
+    /// Graceful stop: every worker drains (stops accepting, finishes its connections, exits by
+    /// the drain timeout); the supervisor exits once they are gone. `force` kills them instead.
+    func beginStop(force: Bool) {
+        if stopping && !force { return }
+        let first = !stopping
+        stopping = true
+        if let r = reload {
+            var pending = r
+            reload = nil
+            failReload(&pending, "gnetd is stopping")
+        }
+        if first { Systemd.notify("STOPPING=1\nSTATUS=stopping: draining \(workers.count) workers") }
+        log.info(force ? "stopping now" : "stopping: draining \(workers.count) workers")
+        for w in workers {
+            w.retiring = true
+            if force { kill(w.pid, SIGKILL) } else { tell(w, "drain") }
+        }
+        if first {
+            let limit = Int64(config.drainTimeout.milliseconds) + 5000
+            loop.schedule(after: .milliseconds(limit)) { [unowned self] in
+                for w in self.workers { kill(w.pid, SIGKILL) }
+            }
+        }
+        checkStopped()
+    }
+
+    func checkStopped() {
+        guard stopping, workers.isEmpty else { return }
+        for reply in stopReplies { respond(reply, ["ok": true]) }
+        stopReplies = []
+        engine.stop()
+    }
+
+    // MARK: signals
+
+    func signal(_ sig: Int32) {
+        switch sig {
+        case SIGCHLD:
+            reap()
+            checkStopped()
+        case SIGHUP:
+            log.info("SIGHUP: reloading")
+            beginReload(reply: nil)
+        case SIGTERM, SIGINT, SIGQUIT:
+            log.info("signal \(sig): \(stopping ? "second stop signal, forcing" : "stopping gracefully")")
+            beginStop(force: stopping)
+        case SIGUSR1:
+            log.info("SIGUSR1: gnetd logs to standard error (the journal under systemd); nothing to reopen")
+        default:
+            break
+        }
+    }
+
+    // MARK: connections
+
+    public func onOpen(_ c: Conn) -> Action {
+        if c.context is WorkerSlot { return .none }
+        c.context = ControlSession()
+        return .none
+    }
+
+    public func onTraffic(_ c: Conn) -> Action {
+        if let w = c.context as? WorkerSlot {
+            w.pending += c.readBytes()
+            while let nl = w.pending.firstIndex(of: 10) {
+                let line = String(decoding: w.pending[..<nl], as: UTF8.self)
+                w.pending.removeFirst(nl + 1)
+                workerReported(w, line)
+            }
+            if w.pending.count > 4096 { w.pending.removeAll() }
+            return .none
+        }
+        guard let session = c.context as? ControlSession else { return .close }
+        return handleControl(c, session)
+    }
+
+    public func onClose(_ c: Conn, error: GnetError?) -> Action {
+        if let w = c.context as? WorkerSlot { w.channel = nil }
+        return .none
+    }
+
+    func statusLine() -> String {
+        let conns = workers.reduce(UInt64(0)) { $0 + page.counters($1.statsSlot).connectionsOpen }
+        return "\(workers.filter { $0.generation == generation }.count) workers, generation \(generation), \(conns) connections"
+    }
+}
+
+struct SupervisorError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}

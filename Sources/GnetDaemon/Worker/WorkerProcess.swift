@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGnetLinux
+import Gnet
+import GnetServices
+
+/// A worker: one process, one thread, one event loop serving the listeners the supervisor
+/// passed down. It tells the supervisor "ready" over its status channel once serving; on
+/// "drain" it stops accepting, lets its connections finish and exits at the latest after the
+/// drain timeout; if the supervisor goes away (the channel closes) it drains too.
+public enum WorkerProcess {
+    /// Runs the worker described by the `GNETD_WORKER` environment variable; returns the exit code.
+    public static func run() -> Int32 {
+        guard let raw = getenv(WorkerSpec.environmentKey), let spec = WorkerSpec.decode(String(cString: raw)) else {
+            log("worker: missing or malformed \(WorkerSpec.environmentKey)")
+            return 2
+        }
+        do {
+            return try serve(spec)
+        } catch {
+            log("worker \(spec.index) (generation \(spec.generation)): \(error)")
+            return 1
+        }
+    }
+
+    static func log(_ message: String) {
+        var line = "gnetd[\(getpid())]: \(message)\n"
+        line.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
+    }
+
+    private static func serve(_ spec: WorkerSpec) throws -> Int32 {
+        let page = try StatsPage.attach(fd: spec.statsFD)
+        let slot = page.slot(spec.slot)
+        gnet_counter_store(&slot.pointee.pid, UInt64(getpid()))
+        // Drop privileges before touching anything a client can reach.
+        if let user = spec.user, getuid() == 0 {
+            guard let pw = getpwnam(user) else { throw WorkerError("no such user \(user)") }
+            guard initgroups(user, pw.pointee.pw_gid) == 0, setgid(pw.pointee.pw_gid) == 0, setuid(pw.pointee.pw_uid) == 0 else {
+                throw WorkerError("cannot switch to user \(user): \(String(cString: strerror(errno)))")
+            }
+        }
+        var listeners: [Listener] = []
+        for l in spec.listeners {
+            var listener = try Listener.adopt(fd: l.fd, address: NetworkAddress(parsing: l.address))
+            listener.group = l.service
+            if l.shared { listener.extraInterest = gnet_EPOLLEXCLUSIVE() }
+            let s = spec.services[l.service]
+            listener.limits = ConnectionLimits(writeBufferCap: s.writeBufferCap?.bytes ?? 0,
+                                               idleTimeout: s.idleTimeout.map { .milliseconds($0.milliseconds) },
+                                               maxConnections: s.maxConnections ?? 0)
+            listeners.append(listener)
+        }
+        var handlers: [any EventHandler] = []
+        for s in spec.services {
+            switch s.protocol {
+            case .echo: handlers.append(EchoService(mode: s.write == "async" ? .async : .sync))
+            case .framed:
+                guard let codec = try s.codec?.makeCodec() else { throw WorkerError("service \(s.name): no codec") }
+                handlers.append(FrameAdapter(codec: codec, handler: FramedEchoService()))
+            default:
+                throw WorkerError("service \(s.name): protocol \(s.protocol.rawValue) is not supported yet")
+            }
+        }
+        let channel = WorkerChannel(page: page, slot: spec.slot, fd: spec.statusFD, drainTimeout: .milliseconds(spec.drainTimeoutMs))
+        var options = Options()
+        options.readBufferCap = spec.services.compactMap { $0.readBufferCap?.bytes }.max() ?? 0
+        options.logger = StandardErrorLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
+        let engine = try Engine(handler: ServiceRouter(handlers: handlers, other: channel), listeners: listeners, options: options,
+                                counters: withUnsafeMutablePointer(to: &slot.pointee.counters) { $0 })
+        channel.engine = engine
+        // SIGTERM straight to a worker (systemd's KillMode, an operator) means drain too.
+        try engine.handleSignals([SIGTERM, SIGINT, SIGQUIT, SIGHUP]) { sig in
+            if sig == SIGHUP { return }  // reloads are the supervisor's business
+            channel.drain(engine.eventLoop)
+        }
+        _ = fcntl(spec.statusFD, F_SETFD, FD_CLOEXEC)
+        try engine.run()
+        page.setState(spec.slot, .exited)
+        return 0
+    }
+}
+
+struct WorkerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// The worker's end of its status channel, watched by the loop without counting as a client
+/// connection: says "ready" once the loop serves, obeys "drain" and "stop", and drains if the
+/// supervisor disappears (the channel reads end-of-file).
+final class WorkerChannel: EventHandler {
+    let page: StatsPage
+    let slot: Int
+    let fd: Int32
+    let drainTimeout: Duration
+    unowned(unsafe) var engine: Engine! = nil
+    private var open = true
+    private var draining = false
+    private var pending: [UInt8] = []
+
+    init(page: StatsPage, slot: Int, fd: Int32, drainTimeout: Duration) {
+        self.page = page; self.slot = slot; self.fd = fd; self.drainTimeout = drainTimeout
+    }
+
+    func onBoot(_ engine: Engine) -> Action {
+        let loop = engine.eventLoop
+        do {
+            try loop.watchReadable(fd) { [unowned self] in self.readChannel(loop) }
+        } catch {
+            WorkerProcess.log("worker: cannot watch the status channel: \(error)")
+            return .shutdown
+        }
+        page.setState(slot, .serving)
+        say("ready")
+        return .none
+    }
+
+    private func say(_ line: String) {
+        var text = line + "\n"
+        text.withUTF8 { b in _ = send(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    private func readChannel(_ loop: EventLoop) {
+        var chunk = [UInt8](repeating: 0, count: 512)
+        let n = recv(fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
+        if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        if n <= 0 {
+            // The supervisor is gone: finish what we have, then exit.
+            loop.unwatch(fd)
+            close(fd)
+            open = false
+            drain(loop)
+            return
+        }
+        pending += chunk[0..<n]
+        if pending.count > 4096 { pending.removeAll() }
+        while let nl = pending.firstIndex(of: 10) {
+            let line = String(decoding: pending[..<nl], as: UTF8.self)
+            pending.removeFirst(nl + 1)
+            switch line {
+            case "drain": drain(loop)
+            case "stop": engine.stop()
+            default: break
+            }
+        }
+    }
+
+    /// Stops accepting, then stops the engine once no client connection is left, or at the
+    /// drain timeout, whichever comes first.
+    func drain(_ loop: EventLoop) {
+        guard !draining else { return }
+        draining = true
+        page.setState(slot, .draining)
+        loop.stopAccepting()
+        let deadline = gnet_monotonic_ns() + drainTimeout.nanosecondsClamped
+        func check() {
+            if loop.connectionCount <= 0 || gnet_monotonic_ns() >= deadline {
+                engine.stop()
+                return
+            }
+            loop.schedule(after: .milliseconds(20)) { check() }
+        }
+        check()
+    }
+}
+
+extension Duration {
+    var nanosecondsClamped: Int64 {
+        let (s, a) = components
+        return s > 9_000_000_000 ? Int64.max / 2 : s * 1_000_000_000 + a / 1_000_000_000
+    }
+}

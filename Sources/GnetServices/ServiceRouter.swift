@@ -1,0 +1,38 @@
+import Gnet
+
+/// Serves several services from one loop: each listener group (`Listener.group`) has its own
+/// handler; connections that came from no listener (enrolled or dialled) go to `other`.
+/// The router forwards every callback to the handler that owns the connection.
+public final class ServiceRouter: EventHandler {
+    private let handlers: [any EventHandler]
+    private let other: (any EventHandler)?
+    private let ticker: (any EventHandler)?
+
+    /// `handlers[g]` serves listener group g. `ticker` (optional) receives `onTick`.
+    public init(handlers: [any EventHandler], other: (any EventHandler)? = nil, ticker: (any EventHandler)? = nil) {
+        self.handlers = handlers
+        self.other = other
+        self.ticker = ticker
+    }
+
+    @inline(__always)
+    private func owner(_ c: Conn) -> (any EventHandler)? {
+        let g = c.listenerGroup
+        return g >= 0 && g < handlers.count ? handlers[g] : other
+    }
+
+    public func onBoot(_ engine: Engine) -> Action {
+        var result = Action.none
+        for h in handlers + (other.map { [$0] } ?? []) where h.onBoot(engine) == .shutdown { result = .shutdown }
+        return result
+    }
+    public func onOpen(_ c: Conn) -> Action { owner(c)?.onOpen(c) ?? .none }
+    public func onTraffic(_ c: Conn) -> Action { owner(c)?.onTraffic(c) ?? .none }
+    public func onWritable(_ c: Conn) -> Action { owner(c)?.onWritable(c) ?? .none }
+    public func onClose(_ c: Conn, error: GnetError?) -> Action { owner(c)?.onClose(c, error: error) ?? .none }
+    public func onTick() -> (delay: Duration, action: Action) { ticker?.onTick() ?? (.seconds(3600), .none) }
+    public func onShutdown(_ engine: Engine) {
+        for h in handlers { h.onShutdown(engine) }
+        other?.onShutdown(engine)
+    }
+}
