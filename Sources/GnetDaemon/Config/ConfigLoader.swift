@@ -70,7 +70,7 @@ public enum ConfigLoader {
             let mark = locate(root, path)
             return ConfigError(file: file, line: mark?.line, column: mark?.column, path: render(path), message: message)
         }
-        try checkKeys(root, fail: fail)
+        try checkKeys(root, file: file, fail: fail)
         let config: DaemonConfig
         do {
             config = try YAMLDecoder().decode(DaemonConfig.self, from: text)
@@ -86,12 +86,12 @@ public enum ConfigLoader {
 
     // MARK: keys
 
-    private static func checkKeys(_ root: Node, fail: ([PathStep], String) -> ConfigError) throws(ConfigError) {
+    private static func checkKeys(_ root: Node, file: String, fail: ([PathStep], String) -> ConfigError) throws(ConfigError) {
         guard case .mapping(let top) = root else { throw fail([], "the configuration must be a mapping of keys") }
-        try checkMapping(top, allowed: Set(DaemonConfig.CodingKeys.allCases.map(\.rawValue)), at: [], fail: fail)
+        try checkMapping(top, allowed: Set(DaemonConfig.CodingKeys.allCases.map(\.rawValue)), at: [], file: file)
         if let control = top["control"] {
             guard case .mapping(let m) = control else { throw fail([.key("control")], "must be a mapping (socket, mode)") }
-            try checkMapping(m, allowed: Set(ControlConfig.CodingKeys.allCases.map(\.rawValue)), at: [.key("control")], fail: fail)
+            try checkMapping(m, allowed: Set(ControlConfig.CodingKeys.allCases.map(\.rawValue)), at: [.key("control")], file: file)
         }
         guard let services = top["services"] else { return }
         guard case .sequence(let list) = services else { throw fail([.key("services")], "must be a list of services") }
@@ -105,17 +105,21 @@ public enum ConfigLoader {
             } else {
                 allowed.formUnion(protocolKeys.values.joined())
             }
-            try checkMapping(m, allowed: allowed, at: at, fail: fail)
+            try checkMapping(m, allowed: allowed, at: at, file: file)
             if let codec = m["codec"] {
                 guard case .mapping(let cm) = codec else { throw fail(at + [.key("codec")], "must be a mapping") }
-                try checkMapping(cm, allowed: Set(CodecConfig.CodingKeys.allCases.map(\.rawValue)), at: at + [.key("codec")], fail: fail)
+                try checkMapping(cm, allowed: Set(CodecConfig.CodingKeys.allCases.map(\.rawValue)), at: at + [.key("codec")], file: file)
             }
         }
     }
 
-    private static func checkMapping(_ m: Node.Mapping, allowed: Set<String>, at: [PathStep], fail: ([PathStep], String) -> ConfigError) throws(ConfigError) {
+    /// Every key of `m` must be in `allowed`; an offending key is reported where the key stands.
+    private static func checkMapping(_ m: Node.Mapping, allowed: Set<String>, at: [PathStep], file: String) throws(ConfigError) {
         var seen: Set<String> = []
         for (k, _) in m {
+            let fail = { (path: [PathStep], message: String) in
+                ConfigError(file: file, line: k.mark?.line, column: k.mark?.column, path: render(path), message: message)
+            }
             guard let key = k.string else { throw fail(at, "keys must be plain strings") }
             if !seen.insert(key).inserted { throw fail(at + [.key(key)], "key given twice") }
             if notYet.contains(key) { throw fail(at + [.key(key)], "\"\(key)\" is not supported yet") }
