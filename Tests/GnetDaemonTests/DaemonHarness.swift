@@ -68,12 +68,16 @@ final class DaemonHarness {
     }
 
     /// Starts gnetd and waits for READY=1 on the notify socket; returns seconds to ready.
+    /// `prefix` runs gnetd under another program (e.g. systemd-socket-activate); with
+    /// `waitReady: false` the caller waits for READY=1 itself.
     @discardableResult
-    func start() throws -> Double {
-        var env = ChildProcess.inheritedEnvironment().filter { !$0.hasPrefix("NOTIFY_SOCKET=") && !$0.hasPrefix("LISTEN_") }
+    func start(prefix: [String] = [], waitReady: Bool = true, environment extra: [String] = []) throws -> Double {
+        var env = ChildProcess.inheritedEnvironment().filter { !$0.hasPrefix("NOTIFY_SOCKET=") && !$0.hasPrefix("LISTEN_") && !$0.hasPrefix("WATCHDOG_") }
         env.append("NOTIFY_SOCKET=\(dir)/notify.sock")
+        env += extra
         let begin = gnet_monotonic_ns()
-        process = try ChildProcess([Self.binDir + "/gnetd", "--config", configPath], environment: env)
+        process = try ChildProcess(prefix + [Self.binDir + "/gnetd", "--config", configPath], environment: env)
+        if !waitReady { return 0 }
         guard waitFor(notification: "READY=1", timeout: 30) != nil else { throw TestError("gnetd sent no READY=1") }
         return Double(gnet_monotonic_ns() - begin) / 1e9
     }

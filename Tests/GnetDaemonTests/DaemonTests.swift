@@ -280,6 +280,52 @@ final class ClientLoad: @unchecked Sendable {
         #expect(h.stop() == 0)
     }
 
+    /// Socket activation: systemd-socket-activate (systemd's own tool) binds a Unix socket,
+    /// starts gnetd on the first connection with LISTEN_FDS/LISTEN_FDNAMES=echo, and gnetd serves
+    /// the passed socket for the service named echo instead of binding its configured address.
+    @Test func adoptsSocketsPassedBySystemd() throws {
+        let h = try DaemonHarness(config: "")
+        try h.write(config: echoConfig(h))
+        let activated = h.dir + "/activated.sock"
+        try h.start(prefix: ["systemd-socket-activate", "-l", activated, "--fdname=echo", "-E", "NOTIFY_SOCKET=\(h.dir)/notify.sock"],
+                    waitReady: false)
+        #expect(eventually { access(activated, F_OK) == 0 })
+        let client = try EchoClient(NetworkAddress(unixPath: activated))  // this connection starts gnetd
+        #expect(h.waitFor(notification: "READY=1", timeout: 30) != nil)
+        try client.echo("activated")
+        #expect(try h.addresses("echo").map(\.description) == ["unix://" + activated])
+        client.close()
+        #expect(h.stop() == 0)
+        #expect(access(activated, F_OK) == 0, "a passed socket is systemd's: gnetd does not unlink it")
+    }
+
+    /// Started as root with `user: nobody`, workers serve as nobody on sockets the root
+    /// supervisor bound.
+    @Test func workersDropToTheConfiguredUser() throws {
+        try #require(getuid() == 0, "needs root to switch users")
+        let h = try DaemonHarness(config: "")
+        try h.write(config: "user: nobody\n" + echoConfig(h))
+        try h.start()
+        try EchoClient(try h.addresses("echo")[0]).echo("as nobody")
+        for w in try h.workers() {
+            let pid = w["pid"] as? Int ?? 0
+            let status = ProcFS.readFile("/proc/\(pid)/status") ?? ""
+            let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") } ?? ""
+            #expect(uidLine.split(separator: "\t").dropFirst().allSatisfy { $0 == "65534" }, "worker \(pid): \(uidLine)")
+        }
+        #expect(h.stop() == 0)
+    }
+
+    /// With WATCHDOG_USEC set (as systemd does for WatchdogSec=), gnetd pings at half the interval.
+    @Test func pingsTheWatchdog() throws {
+        let h = try DaemonHarness(config: "")
+        try h.write(config: echoConfig(h))
+        try h.start(environment: ["WATCHDOG_USEC=200000"])
+        #expect(h.waitFor(notification: "WATCHDOG=1", timeout: 5) != nil)
+        #expect(h.waitFor(notification: "WATCHDOG=1", timeout: 5) != nil)
+        #expect(h.stop() == 0)
+    }
+
     @Test func gnetctlReportsAnUnreachableDaemon() throws {
         let h = try DaemonHarness(config: "")
         let (code, _) = try h.gnetctl(["stats", "-s", h.dir + "/nothing.sock"])
