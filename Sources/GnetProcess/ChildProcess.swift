@@ -37,31 +37,14 @@ public final class ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         if discardStderr { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let cArgs = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        var spawned: pid_t = 0
-        let rc: Int32
-        if let environment {
-            let cEnv = environment.map { strdup($0) } + [nil]
-            defer { cEnv.forEach { free($0) } }
-            rc = posix_spawnp(&spawned, argv[0], &actions, &attr, cArgs, cEnv)
-        } else {
-            rc = posix_spawnp(&spawned, argv[0], &actions, &attr, cArgs, environ)
+        let spawned: pid_t
+        do {
+            spawned = try Spawn.process(argv, environment: environment ?? Self.inheritedEnvironment(), actions: &actions)
+        } catch {
+            close(inPipe[0]); close(outPipe[1]); close(inPipe[1]); close(outPipe[0])
+            throw error
         }
         close(inPipe[0]); close(outPipe[1])
-        guard rc == 0 else {
-            close(inPipe[1]); close(outPipe[0])
-            throw SystemError("posix_spawnp", errno: rc)
-        }
         pid = spawned
         stdinFD = inPipe[1]
         stdoutFD = outPipe[0]
@@ -158,5 +141,35 @@ public final class ChildProcess {
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         exitCode = code
         return code
+    }
+}
+
+/// `posix_spawnp` with a clean signal state: the child starts with no blocked signals and
+/// default dispositions, whatever the spawning thread had. Never Swift code between fork and
+/// exec.
+public enum Spawn {
+    /// Starts `argv` (searched in `PATH` when it has no slash) with `environment`.
+    public static func process(_ argv: [String], environment: [String],
+                               actions: UnsafePointer<posix_spawn_file_actions_t>? = nil) throws(SystemError) -> pid_t {
+        precondition(!argv.isEmpty, "Spawn.process needs a program")
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = environment.map { strdup($0) } + [nil]
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, argv[0], actions, &attr, cArgs, cEnv)
+        guard rc == 0 else { throw SystemError("posix_spawnp", errno: rc) }
+        return pid
     }
 }

@@ -1,23 +1,32 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Gnet
 
 /// Facts about processes read from /proc and small files, without Foundation.
 public enum ProcFS {
-    /// The whole content of a (small) file as UTF-8 text; nil if it cannot be opened.
+    /// The whole content of a (small) file as UTF-8 text; nil if it cannot be read.
     public static func readFile(_ path: String) -> String? {
+        guard let bytes = try? readBytes(path) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The bytes of a file; throws (naming open or read and the errno) if it cannot be read, and
+    /// `EFBIG` past `limit` bytes.
+    public static func readBytes(_ path: String, limit: Int = 64 << 20) throws(SystemError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { throw SystemError("open", errno: errno) }
         defer { close(fd) }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = read(fd, &buf, buf.count)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            if n < 0 { throw SystemError("read", errno: errno) }
+            if n == 0 { return out }
             out += buf[0..<n]
+            if out.count > limit { throw SystemError("read", errno: EFBIG) }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// CPU time (user + system, ns) of every thread of `pid`, summed from

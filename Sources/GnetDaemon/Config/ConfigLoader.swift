@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Gnet
+import GnetProcess
 import Yams
 
 /// One step of a key path into the document.
@@ -30,20 +31,12 @@ public enum ConfigLoader {
 
     /// Loads `path`.
     public static func load(path: String) throws(ConfigError) -> DaemonConfig {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw ConfigError(file: path, line: nil, column: nil, path: "", message: "cannot open: \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw ConfigError(file: path, line: nil, column: nil, path: "", message: "cannot read: \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-            if bytes.count > 4 << 20 { throw ConfigError(file: path, line: nil, column: nil, path: "", message: "larger than 4 MiB") }
+        let bytes: [UInt8]
+        do {
+            bytes = try ProcFS.readBytes(path, limit: 4 << 20)
+        } catch {
+            let reason = error.errno == EFBIG ? "larger than 4 MiB" : "cannot \(error.call): \(error.message)"
+            throw ConfigError(file: path, line: nil, column: nil, path: "", message: reason)
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigError(file: path, line: nil, column: nil, path: "", message: "not UTF-8 text")

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CGnetLinux
 import Gnet
+import GnetProcess
 
 /// One worker process as the supervisor tracks it.
 final class WorkerSlot {
@@ -32,7 +33,8 @@ final class WorkerSlot {
 }
 
 /// Starts worker processes: `posix_spawn` of our own binary in worker mode (never Swift code
-/// after a bare fork), the listening sockets, the status channel and the stats page passed as
+/// after a bare fork; the child's signal state is reset, since the supervisor blocks the
+/// signals it reads from a signalfd), the listening sockets, the status channel and the stats page passed as
 /// inherited descriptors, the rest of the description in `GNETD_WORKER`.
 enum WorkerLauncher {
     static func spawn(index: Int, of count: Int, generation: Int, config: DaemonConfig, sockets: ListenerSet,
@@ -63,49 +65,17 @@ enum WorkerLauncher {
             let spec = WorkerSpec(index: index, generation: generation, slot: statsSlot, statusFD: try pass(pair[1]),
                                   statsFD: try pass(page.fd), drainTimeoutMs: config.drainTimeout.milliseconds, user: config.user,
                                   logLevel: config.logLevel, listeners: listeners, services: config.services)
-            var environment = ChildEnvironment.current().filter {
+            var environment = ChildProcess.inheritedEnvironment().filter {
                 !$0.hasPrefix("LISTEN_") && !$0.hasPrefix("NOTIFY_SOCKET=") && !$0.hasPrefix("WATCHDOG_") && !$0.hasPrefix(WorkerSpec.environmentKey + "=")
             }
             environment.append("\(WorkerSpec.environmentKey)=\(spec.encoded())")
-            let pid = try ChildEnvironment.spawn(["/proc/self/exe", "--worker"], environment: environment)
+            let pid: pid_t
+            do { pid = try Spawn.process(["/proc/self/exe", "--worker"], environment: environment) } catch { throw GnetError.system(error) }
             close(pair[1])
             return (pid, pair[0])
         } catch {
             close(pair[0]); close(pair[1])
             throw error
         }
-    }
-}
-
-/// posix_spawn with a clean signal state (the supervisor blocks the signals it reads from a
-/// signalfd; a child must not inherit that).
-enum ChildEnvironment {
-    static func current() -> [String] {
-        var out: [String] = []
-        var p = environ
-        while let s = p.pointee { out.append(String(cString: s)); p += 1 }
-        return out
-    }
-
-    static func spawn(_ argv: [String], environment: [String]) throws(GnetError) -> pid_t {
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = environment.map { strdup($0) } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], nil, &attr, cArgs, cEnv)
-        guard rc == 0 else { throw .system(SystemError("posix_spawn", errno: rc)) }
-        return pid
     }
 }
