@@ -62,6 +62,8 @@ import Testing
         ("- just\n- a list\n", "t.yaml:1:1: the configuration must be a mapping"),
         ("", "t.yaml: empty configuration"),
         ("services: []\n", "t.yaml:1:11: services: at least one service is needed"),
+        ("services:\n  - name: x\n    protocol: push\n    listen: [\"tcp://1.2.3.4:1\"]\n    message: \"a\\nb\"\n", "t.yaml:5:14: services[0].message: one line"),
+        ("services:\n  - name: x\n    protocol: push\n    listen: [\"udp://1.2.3.4:1\"]\n", "services[0].listen[0]: protocol push needs a stream address"),
     ])
     func brokenConfigurationsAreLocated(_ text: String, _ expected: String) {
         do {

@@ -326,6 +326,44 @@ final class ClientLoad: @unchecked Sendable {
         #expect(h.stop() == 0)
     }
 
+    @Test func pushAndFramedServices() throws {
+        let h = try DaemonHarness(config: "")
+        try h.write(config: echoConfig(h) + """
+          - name: ticker
+            protocol: push
+            listen: ["tcp://127.0.0.1:0"]
+            interval: 100ms
+            message: "tick"
+          - name: frames
+            protocol: framed
+            listen: ["tcp://127.0.0.1:0"]
+            codec: { type: length-field, length_field_length: 2, initial_bytes_to_strip: 2 }
+
+        """)
+        try h.start()
+        let ticker = try EchoClient(try h.addresses("ticker")[0])
+        var got: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 64)
+        while got.count < 15 {
+            let n = recv(ticker.fd, &buf, 64, 0)
+            try #require(n > 0, "push line expected")
+            got += buf[0..<n]
+        }
+        #expect(String(decoding: got.prefix(15), as: UTF8.self) == "tick\ntick\ntick\n")
+        let frames = try EchoClient(try h.addresses("frames")[0])
+        let frame: [UInt8] = [0, 3, 0x61, 0x62, 0x63, 0, 0]   // "abc" and an empty frame
+        #expect(send(frames.fd, frame, frame.count, 0) == frame.count)
+        var back: [UInt8] = []
+        while back.count < frame.count {
+            let n = recv(frames.fd, &buf, 64, 0)
+            try #require(n > 0)
+            back += buf[0..<n]
+        }
+        #expect(back == frame)
+        ticker.close(); frames.close()
+        #expect(h.stop() == 0)
+    }
+
     @Test func gnetctlReportsAnUnreachableDaemon() throws {
         let h = try DaemonHarness(config: "")
         let (code, _) = try h.gnetctl(["stats", "-s", h.dir + "/nothing.sock"])

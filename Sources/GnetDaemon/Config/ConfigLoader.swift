@@ -163,6 +163,9 @@ public enum ConfigLoader {
             if let w = s.write, w != "sync" && w != "async" { throw fail(at + [.key("write")], "must be sync or async") }
             if s.protocol == .push {
                 if let iv = s.interval, iv.milliseconds <= 0 { throw fail(at + [.key("interval")], "must be positive") }
+                if let m = s.message, m.contains("\n") || m.contains("\r") || m.utf8.count > 4096 {
+                    throw fail(at + [.key("message")], "one line of at most 4096 bytes (gnetd adds the newline)")
+                }
             }
             if s.protocol == .framed {
                 guard let codec = s.codec else { throw fail(at, "a framed service needs a codec") }

@@ -55,6 +55,8 @@ public enum WorkerProcess {
         for s in spec.services {
             switch s.protocol {
             case .echo: handlers.append(EchoService(mode: s.write == "async" ? .async : .sync))
+            case .push:
+                handlers.append(PushService(message: s.message ?? "heartbeat", interval: .milliseconds(s.interval?.milliseconds ?? 1000)))
             case .framed:
                 guard let codec = try s.codec?.makeCodec() else { throw WorkerError("service \(s.name): no codec") }
                 handlers.append(FrameAdapter(codec: codec, handler: FramedEchoService()))
