@@ -51,7 +51,10 @@ let package = Package(
         // Plain C loops the benchmark compares against.
         .target(name: "CBenchKernels"),
         // Echo load generator, the Gnet echo server used for measurements, and the comparison driver.
-        .executableTarget(name: "gnet-bench", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter", "CBenchKernels"]),
+        .executableTarget(
+            name: "gnet-bench",
+            dependencies: ["Gnet", "GnetProcess", "GnetDaemon", "CGnetLinux", "CMallocCounter", "CBenchKernels"]
+        ),
         // libFuzzer target for the frame decoders (build with --sanitize=fuzzer; see README).
         .executableTarget(name: "gnet-fuzz-codecs", dependencies: ["Gnet"]),
         // The physical reference: a minimal plain-C epoll echo server.

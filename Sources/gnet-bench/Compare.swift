@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CGnetLinux
+import GnetDaemon
 import GnetProcess
 
 /// `gnet-bench compare`: the C reference and the Gnet echo server, side by side in one run,
@@ -11,6 +12,8 @@ struct Comparison {
     struct Server {
         let name: String
         let argv: [String]
+        /// gnetd: the port and the worker pids come from its control socket.
+        var daemonControl: String? = nil
     }
 
     struct Row {
@@ -37,7 +40,39 @@ struct Comparison {
         return [
             Server(name: "C reference (epoll)", argv: ["\(dir)/gnet-c-echo", "0"]),
             Server(name: "Gnet", argv: ["\(dir)/gnet-bench", "serve", "--port", "0"]),
+            Server(name: "gnetd echo service (1 worker)", argv: ["\(dir)/gnetd", "--config", "\(scratch)/gnetd.yaml"],
+                   daemonControl: "\(scratch)/control.sock"),
         ]
+    }
+
+    /// A private directory for gnetd's configuration and control socket.
+    var scratch: String { "/tmp/gnet-bench-\(getpid())" }
+
+    private func writeDaemonConfig() {
+        mkdir(scratch, 0o700)
+        let text = """
+        workers: 1
+        log_level: warning
+        control:
+          socket: \(scratch)/control.sock
+        services:
+          - name: echo
+            protocol: echo
+            listen: ["tcp://127.0.0.1:0"]
+
+        """
+        let fd = open("\(scratch)/gnetd.yaml", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
+    /// Every process of a server: gnetd's supervisor and workers, or the one process.
+    private func pids(_ s: Server, _ main: ChildProcess) -> [pid_t] {
+        guard let control = s.daemonControl, let stats = try? ControlClient.request(socket: control, command: "stats", timeout: 10) else {
+            return [main.pid]
+        }
+        let workers = (stats["workers"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }.map { pid_t($0) }
+        return [main.pid] + workers
     }
 
     func run() -> Int32 {
@@ -54,6 +89,8 @@ struct Comparison {
             }
         }
         printTable(aggregate(rows))
+        unlink("\(scratch)/gnetd.yaml")
+        rmdir(scratch)
         if callgrind { return runCallgrind() }
         return 0
     }
@@ -90,9 +127,22 @@ struct Comparison {
     }
 
     private func startServer(_ s: Server, prefix: [String]) -> (ChildProcess, Int)? {
+        if s.daemonControl != nil { writeDaemonConfig() }
         let p: ChildProcess
         do { p = try ChildProcess(prefix + s.argv) } catch {
             printError("cannot start \(s.argv[0]): \(error)\n")
+            return nil
+        }
+        if let control = s.daemonControl {
+            for _ in 0..<600 {
+                if let status = try? ControlClient.request(socket: control, command: "status", timeout: 5), status["state"] as? String == "serving",
+                   let listen = ((status["services"] as? [[String: Any]])?.first?["listen"] as? [String])?.first,
+                   let port = Int(listen.split(separator: ":").last ?? "") {
+                    return (p, port)
+                }
+                usleep(50_000)
+            }
+            printError("\(s.name) did not become ready\n")
             return nil
         }
         guard let line = p.readLine(timeout: 120), line.hasPrefix("listening on "), let port = Int(line.dropFirst(13)) else {
@@ -121,12 +171,13 @@ struct Comparison {
         guard let (server, port) = startServer(s, prefix: ["taskset", "-c", "\(serverCPU)"]) else { return nil }
         defer { server.stop() }
         _ = load(port: port, size: size, seconds: 1, connections: connections)   // warm-up
-        let before = ProcFS.cpuNanoseconds(server.pid)
+        let processes = pids(s, server)
+        let before = processes.reduce(Int64(0)) { $0 + ProcFS.cpuNanoseconds($1) }
         guard let result = load(port: port, size: size, seconds: duration, connections: connections) else {
             printError("load against \(s.name) failed\n")
             return nil
         }
-        let cpu = Double(ProcFS.cpuNanoseconds(server.pid) - before)
+        let cpu = Double(processes.reduce(Int64(0)) { $0 + ProcFS.cpuNanoseconds($1) } - before)
         let messages = Double(result["messages"] ?? "0") ?? 0
         let errors = result["errors"] ?? "?"
         return Row(server: s.name, size: size, depth: depth, load: result, cpuNsPerMessage: messages > 0 ? cpu / messages : 0,
@@ -152,7 +203,7 @@ struct Comparison {
         print("| server | user-space instructions per 64 B echo (callgrind) | ÷ C |")
         print("|---|---:|---:|")
         var reference = 0.0
-        for original in servers() {
+        for original in servers() where original.daemonControl == nil {
             // valgrind 3.19 (Debian 12) gives up on the DWARF 5 that clang writes for C targets;
             // callgrind's totals need symbols only, so it runs a copy without debug info.
             let stripped = "/tmp/gnet-bench-callgrind-\(getpid())-\(original.argv[0].split(separator: "/").last ?? "server")"
