@@ -60,7 +60,7 @@ let package = Package(
         // The physical reference: a minimal plain-C epoll echo server.
         .executableTarget(name: "gnet-c-echo"),
         .testTarget(name: "GnetTests", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),
-        .testTarget(name: "GnetDaemonTests", dependencies: ["GnetDaemon", "Gnet", "GnetProcess", "CGnetLinux"]),
+        .testTarget(name: "GnetDaemonTests", dependencies: ["GnetDaemon", "GnetServices", "Gnet", "GnetProcess", "CGnetLinux"]),
     ],
     swiftLanguageModes: [.v6]
 )
