@@ -25,9 +25,10 @@ public enum ConfigLoader {
     /// The keys a service of each protocol may have beyond the common ones.
     static let commonServiceKeys: Set<String> = ["name", "protocol", "listen", "read_buffer_cap", "write_buffer_cap", "idle_timeout", "max_connections"]
     static let protocolKeys: [ServiceProtocol: Set<String>] = [
-        .echo: ["write"], .push: ["interval", "message"], .framed: ["codec"], .http: [], .proxy: [],
+        .echo: ["write"], .push: ["interval", "message"], .framed: ["codec"],
+        .http: ["routes", "header_timeout", "keepalive_timeout", "max_body_size"], .proxy: [],
     ]
-    static let notYet: Set<String> = ["tls", "upstreams", "balance", "health", "connect_timeout", "routes", "header_timeout", "keepalive_timeout", "access_log"]
+    static let notYet: Set<String> = ["tls", "upstreams", "balance", "health", "connect_timeout", "access_log", "root"]
 
     /// Loads `path`.
     public static func load(path: String) throws(ConfigError) -> DaemonConfig {
@@ -99,6 +100,12 @@ public enum ConfigLoader {
                 allowed.formUnion(protocolKeys.values.joined())
             }
             try checkMapping(m, allowed: allowed, at: at, file: file)
+            if let routes = m["routes"], case .sequence(let list) = routes {
+                for (r, route) in list.enumerated() {
+                    guard case .mapping(let rm) = route else { throw fail(at + [.key("routes"), .index(r)], "a route must be a mapping") }
+                    try checkMapping(rm, allowed: Set(RouteConfig.CodingKeys.allCases.map(\.rawValue)), at: at + [.key("routes"), .index(r)], file: file)
+                }
+            }
             if let codec = m["codec"] {
                 guard case .mapping(let cm) = codec else { throw fail(at + [.key("codec")], "must be a mapping") }
                 try checkMapping(cm, allowed: Set(CodecConfig.CodingKeys.allCases.map(\.rawValue)), at: at + [.key("codec")], file: file)
@@ -144,7 +151,15 @@ public enum ConfigLoader {
                 throw fail(at + [.key("name")], "a name is 1–64 letters, digits, '-' or '_'")
             }
             guard names.insert(s.name).inserted else { throw fail(at + [.key("name")], "service name \"\(s.name)\" is used twice") }
-            if s.protocol == .http { throw fail(at + [.key("protocol")], "protocol http is not supported yet") }
+            if s.protocol == .http {
+                guard let routes = s.routes, !routes.isEmpty else { throw fail(at, "an http service needs routes") }
+                for (r, route) in routes.enumerated() {
+                    let rp = at + [.key("routes"), .index(r)]
+                    guard route.path.hasPrefix("/") else { throw fail(rp + [.key("path")], "a route path starts with /") }
+                    if let st = route.status, !(200...599).contains(st) { throw fail(rp + [.key("status")], "status must be 200 to 599") }
+                    if let ct = route.contentType, ct.contains("\r") || ct.contains("\n") { throw fail(rp + [.key("content_type")], "one line") }
+                }
+            }
             guard !s.listen.isEmpty else { throw fail(at + [.key("listen")], "a service needs at least one listen address") }
             for (j, text) in s.listen.enumerated() {
                 let addressPath = at + [.key("listen"), .index(j)]

@@ -53,6 +53,19 @@ public struct CodecConfig: Codable, Equatable, Hashable, Sendable {
     }
 }
 
+/// An http route (DESIGN §7): `path` is a prefix, the longest match wins; a fixed response.
+public struct RouteConfig: Codable, Equatable, Hashable, Sendable {
+    public var path: String
+    public var body: String?
+    public var status: Int?
+    public var contentType: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case path, body, status
+        case contentType = "content_type"
+    }
+}
+
 /// One service: a protocol served on a set of listen addresses, with its limits.
 public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
     public var name: String
@@ -69,6 +82,11 @@ public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
     public var message: String?
     /// framed: the codec.
     public var codec: CodecConfig?
+    /// http: routes, timeouts, body limit.
+    public var routes: [RouteConfig]?
+    public var headerTimeout: ConfigDuration?
+    public var keepaliveTimeout: ConfigDuration?
+    public var maxBodySize: ConfigSize?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, `protocol`, listen
@@ -76,7 +94,10 @@ public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
         case writeBufferCap = "write_buffer_cap"
         case idleTimeout = "idle_timeout"
         case maxConnections = "max_connections"
-        case write, interval, message, codec
+        case write, interval, message, codec, routes
+        case headerTimeout = "header_timeout"
+        case keepaliveTimeout = "keepalive_timeout"
+        case maxBodySize = "max_body_size"
     }
 
     public init(name: String, protocol p: ServiceProtocol, listen: [String]) {

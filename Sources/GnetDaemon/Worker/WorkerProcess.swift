@@ -55,6 +55,15 @@ public enum WorkerProcess {
         for s in spec.services {
             switch s.protocol {
             case .echo: handlers.append(EchoService(mode: s.write == "async" ? .async : .sync))
+            case .http:
+                var o = HTTPServiceOptions()
+                if let t = s.headerTimeout { o.headerTimeout = .milliseconds(t.milliseconds) }
+                if let t = s.keepaliveTimeout { o.keepaliveTimeout = .milliseconds(t.milliseconds) }
+                if let b = s.maxBodySize { o.maxBodySize = b.bytes }
+                let routes = (s.routes ?? []).map {
+                    HTTPRoute(prefix: $0.path, status: $0.status ?? 200, contentType: $0.contentType ?? "text/plain", body: Array(($0.body ?? "").utf8))
+                }
+                handlers.append(HTTPService(routes: routes, options: o))
             case .push:
                 handlers.append(PushService(message: s.message ?? "heartbeat", interval: .milliseconds(s.interval?.milliseconds ?? 1000)))
             case .framed:

@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Gnet
+
+/// A fixed response served for every request whose path starts with `prefix` (the longest
+/// matching prefix wins; `/` catches the rest). Every method is answered; a request body is
+/// read and discarded.
+public struct HTTPRoute: Sendable {
+    public var prefix: String
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+
+    public init(prefix: String, status: Int = 200, contentType: String = "text/plain", body: [UInt8]) {
+        self.prefix = prefix; self.status = status; self.contentType = contentType; self.body = body
+    }
+}
+
+/// Timeouts and limits of the `http` service.
+public struct HTTPServiceOptions: Sendable {
+    /// The whole request head must arrive within this (slow clients get 408 and a close).
+    public var headerTimeout: Duration = .seconds(20)
+    /// An idle keep-alive connection is closed after this.
+    public var keepaliveTimeout: Duration = .seconds(75)
+    /// Largest request body accepted (413 past it).
+    public var maxBodySize = 1 << 20
+    public var limits = HTTPLimits()
+    public init() {}
+}
+
+/// The `http` service: HTTP/1.1 with keep-alive, pipelining (responses strictly in request
+/// order), `Connection: close`, HTTP/1.0, `Expect: 100-continue`, `HEAD`, `Content-Length` and
+/// chunked request bodies; malformed or ambiguous requests get 400 (or 413/414/431/501/505) and
+/// a close; slow heads get 408.
+public final class HTTPService: EventHandler {
+    private let routes: [(prefix: [UInt8], head: [UInt8], body: [UInt8], status: Int)]
+    private let options: HTTPServiceOptions
+    private let date = HTTPDate()
+    private var scratch: [UInt8] = []
+
+    /// Per-connection progress.
+    final class Exchange {
+        enum Phase { case head, body(remaining: Int), chunked(ChunkedBodyDecoder) }
+        var phase = Phase.head
+        var keepAlive = true
+        var isHead = false
+        var route = 0
+        var requestStarted: Int64 = 0
+        var deadline: Int64 = 0
+        var generation = 0
+    }
+
+    public init(routes: [HTTPRoute], options: HTTPServiceOptions = HTTPServiceOptions()) {
+        let sorted = routes.sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
+        self.routes = sorted.map { r in
+            let head = "HTTP/1.1 \(r.status) \(HTTPService.reason(r.status))\r\nServer: gnet\r\nContent-Type: \(r.contentType)\r\nContent-Length: \(r.body.count)\r\n"
+            return (Array(r.prefix.utf8), Array(head.utf8), r.body, r.status)
+        }
+        self.options = options
+        scratch.reserveCapacity(4096)
+    }
+
+    public func onOpen(_ c: Conn) -> Action {
+        let x = Exchange()
+        c.context = x
+        armHeaderTimer(c, x, first: true)
+        return .none
+    }
+
+    /// A head must arrive within the header timeout (the first within the keep-alive timeout
+    /// on a kept-alive connection… counted from when the previous response was sent).
+    private func armHeaderTimer(_ c: Conn, _ x: Exchange, first: Bool) {
+        x.generation &+= 1
+        let generation = x.generation
+        let id = c.id
+        let loop = c.eventLoop
+        let wait = first ? options.headerTimeout : options.keepaliveTimeout
+        loop.schedule(after: wait) { [weak x] in
+            guard let x, x.generation == generation, case .head = x.phase, let c = loop.conn(id) else { return }
+            if c.inboundBuffered > 0 || first {
+                self.fail(c, 408, "request head not received in time")
+            } else {
+                c.close()   // idle keep-alive connection
+            }
+        }
+    }
+
+    public func onTraffic(_ c: Conn) -> Action {
+        guard let x = c.context as? Exchange else { return .close }
+        while c.isOpen {
+            switch x.phase {
+            case .head:
+                guard c.inboundBuffered > 0, let view = try? c.peek() else { return .none }
+                switch HTTPHeadParser.parse(view, limits: options.limits) {
+                case .incomplete:
+                    return .none
+                case .failed(let e):
+                    fail(c, e.status, e.reason)
+                    return .none
+                case .complete(let head, let length):
+                    c.discard(length)
+                    if !start(c, x, head) { return .none }
+                }
+            case .body(let remaining):
+                let n = c.discard(remaining)
+                if n < remaining { x.phase = .body(remaining: remaining - n); return .none }
+                respond(c, x)
+            case .chunked(var decoder):
+                guard let view = try? c.peek() else { return .none }
+                let result = decoder.consume(view)
+                c.discard(result.consumed)
+                switch result.state {
+                case .needMore:
+                    x.phase = .chunked(decoder)
+                    return .none
+                case .done:
+                    respond(c, x)
+                case .invalid(let reason):
+                    fail(c, 400, reason)
+                    return .none
+                case .tooLarge:
+                    fail(c, 413, "request body too large")
+                    return .none
+                }
+            }
+        }
+        return .none
+    }
+
+    /// Routes a parsed head and sets up reading its body. False when the request was refused.
+    private func start(_ c: Conn, _ x: Exchange, _ head: HTTPRequestHead) -> Bool {
+        x.keepAlive = head.keepAlive
+        x.isHead = head.method == "HEAD"
+        x.route = route(head.target)
+        let expectsBody = head.chunked || (head.contentLength ?? 0) > 0
+        if let length = head.contentLength, length > options.maxBodySize {
+            fail(c, 413, "request body too large")
+            return false
+        }
+        if head.expectContinue && expectsBody && head.minorVersion == 1 {
+            _ = try? c.write("HTTP/1.1 100 Continue\r\n\r\n")
+        }
+        if head.chunked {
+            x.phase = .chunked(ChunkedBodyDecoder(maxBody: options.maxBodySize))
+        } else if let length = head.contentLength, length > 0 {
+            x.phase = .body(remaining: length)
+        } else {
+            respond(c, x)
+        }
+        return true
+    }
+
+    private func route(_ target: String) -> Int {
+        let path = Array(target.utf8.prefix { $0 != 0x3F })  // without the query
+        for (i, r) in routes.enumerated() where path.starts(with: r.prefix) { return i }
+        return -1
+    }
+
+    /// Writes the response of the current request and gets ready for the next one.
+    private func respond(_ c: Conn, _ x: Exchange) {
+        x.phase = .head
+        let keepAlive = x.keepAlive
+        scratch.removeAll(keepingCapacity: true)
+        var body: [UInt8] = []
+        if x.route >= 0 {
+            scratch += routes[x.route].head
+            body = routes[x.route].body
+        } else {
+            body = Array("not found\n".utf8)
+            scratch += Array("HTTP/1.1 404 Not Found\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\n".utf8)
+        }
+        scratch += date.header()
+        if !keepAlive { scratch += Array("Connection: close\r\n".utf8) }
+        scratch += [13, 10]
+        if !x.isHead { scratch += body }
+        _ = try? c.write(scratch)
+        if keepAlive {
+            if c.inboundBuffered == 0 { armHeaderTimer(c, x, first: false) }
+        } else {
+            c.close()
+        }
+    }
+
+    /// Answers `status` with a short text and closes the connection.
+    private func fail(_ c: Conn, _ status: Int, _ reason: String) {
+        if let x = c.context as? Exchange { x.phase = .head; x.generation &+= 1 }
+        let body = "\(status) \(HTTPService.reason(status)): \(reason)\n"
+        var text = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n"
+        text += String(decoding: date.header(), as: UTF8.self) + "\r\n" + body
+        _ = try? c.write(text)
+        c.discard()
+        c.close()
+    }
+
+    static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"; case 201: "Created"; case 204: "No Content"; case 301: "Moved Permanently"; case 302: "Found"
+        case 304: "Not Modified"; case 400: "Bad Request"; case 403: "Forbidden"; case 404: "Not Found"
+        case 408: "Request Timeout"; case 413: "Content Too Large"; case 414: "URI Too Long"
+        case 431: "Request Header Fields Too Large"; case 500: "Internal Server Error"; case 501: "Not Implemented"
+        case 503: "Service Unavailable"; case 505: "HTTP Version Not Supported"
+        default: "Status"
+        }
+    }
+}
