@@ -107,15 +107,18 @@ public enum HTTPHeadParser {
                 if value.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 == 0x7F }) {
                     return .failed(.init(status: 400, reason: "control character in a header value"))
                 }
-                switch lowercased(name) {
-                case "host":
+                switch headerKind(name) {
+                case .host:
                     if head.host != nil { return .failed(.init(status: 400, reason: "more than one Host")) }
                     head.host = String(decoding: value, as: UTF8.self)
-                case "content-length":
+                case .contentLength:
                     // A list of identical values is tolerated (RFC 9110 §8.6); anything else is refused.
                     var parsed: Int? = nil
-                    for part in value.split(separator: 0x2C) {
-                        let digits = trimmed(UnsafeRawBufferPointer(rebasing: part))
+                    var partStart = 0
+                    while partStart <= value.count {
+                        let partEnd = value[partStart...].firstIndex(of: 0x2C) ?? value.count
+                        let digits = trimmed(UnsafeRawBufferPointer(rebasing: value[partStart..<partEnd]))
+                        partStart = partEnd + 1
                         guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                             return .failed(.init(status: 400, reason: "invalid Content-Length"))
                         }
@@ -125,19 +128,19 @@ public enum HTTPHeadParser {
                     }
                     if let existing = head.contentLength, existing != parsed { return .failed(.init(status: 400, reason: "conflicting Content-Length headers")) }
                     head.contentLength = parsed
-                case "transfer-encoding":
+                case .transferEncoding:
                     let v = String(decoding: value, as: UTF8.self).lowercased()
                     transferEncoding = transferEncoding.map { $0 + ", " + v } ?? v
-                case "connection":
+                case .connection:
                     let v = String(decoding: value, as: UTF8.self).lowercased()
                     sawConnection = sawConnection.map { $0 + "," + v } ?? v
-                case "expect":
+                case .expect:
                     if String(decoding: value, as: UTF8.self).lowercased() == "100-continue" { head.expectContinue = true }
-                case "if-modified-since":
+                case .ifModifiedSince:
                     head.ifModifiedSince = String(decoding: value, as: UTF8.self)
-                case "range":
+                case .range:
                     head.range = String(decoding: value, as: UTF8.self)
-                default:
+                case .other:
                     break
                 }
             }
@@ -147,27 +150,58 @@ public enum HTTPHeadParser {
     }
 
     private static func parseRequestLine(_ line: UnsafeRawBufferPointer, into head: inout HTTPRequestHead) -> HTTPParseError? {
-        let parts = line.split(separator: 0x20, omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else { return .init(status: 400, reason: "malformed request line") }
-        guard parts[0].allSatisfy(isTokenByte) else { return .init(status: 400, reason: "invalid method") }
-        let target = parts[1]
+        guard let sp1 = line.firstIndex(of: 0x20) else { return .init(status: 400, reason: "malformed request line") }
+        let rest = UnsafeRawBufferPointer(rebasing: line[(sp1 + 1)...])
+        guard let sp2r = rest.firstIndex(of: 0x20) else { return .init(status: 400, reason: "malformed request line") }
+        let method = UnsafeRawBufferPointer(rebasing: line[0..<sp1])
+        let target = UnsafeRawBufferPointer(rebasing: rest[0..<sp2r])
+        let version = UnsafeRawBufferPointer(rebasing: rest[(sp2r + 1)...])
+        guard !method.isEmpty, !target.isEmpty, !version.contains(0x20) else { return .init(status: 400, reason: "malformed request line") }
+        guard method.allSatisfy(isTokenByte) else { return .init(status: 400, reason: "invalid method") }
         guard target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return .init(status: 400, reason: "invalid request target") }
-        guard target.first == 0x2F || Array(target) == [0x2A] || target.starts(with: Array("http://".utf8)) || target.starts(with: Array("https://".utf8)) else {
+        guard target[0] == 0x2F || (target.count == 1 && target[0] == 0x2A) || hasPrefix(target, "http://") || hasPrefix(target, "https://") else {
             return .init(status: 400, reason: "invalid request target")
         }
-        let version = Array(parts[2])
-        switch version {
-        case Array("HTTP/1.1".utf8): head.minorVersion = 1; head.keepAlive = true
-        case Array("HTTP/1.0".utf8): head.minorVersion = 0; head.keepAlive = false
-        default:
-            if version.starts(with: Array("HTTP/".utf8)) && version.count == 8 && version[5] >= 0x30 && version[5] <= 0x39 {
-                return .init(status: 505, reason: "HTTP version not supported")
-            }
+        if equals(version, "HTTP/1.1") {
+            head.minorVersion = 1; head.keepAlive = true
+        } else if equals(version, "HTTP/1.0") {
+            head.minorVersion = 0; head.keepAlive = false
+        } else if hasPrefix(version, "HTTP/") && version.count == 8 && version[5] >= 0x30 && version[5] <= 0x39 {
+            return .init(status: 505, reason: "HTTP version not supported")
+        } else {
             return .init(status: 400, reason: "malformed HTTP version")
         }
-        head.method = String(decoding: parts[0], as: UTF8.self)
+        head.method = String(decoding: method, as: UTF8.self)   // short strings stay inline: no allocation
         head.target = String(decoding: target, as: UTF8.self)
         return nil
+    }
+
+    static func equals(_ b: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
+        b.count == s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, b.count) == 0
+    }
+
+    static func hasPrefix(_ b: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
+        b.count >= s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, s.utf8CodeUnitCount) == 0
+    }
+
+    enum HeaderKind { case host, contentLength, transferEncoding, connection, expect, ifModifiedSince, range, other }
+
+    /// Which interpreted header `name` is, compared case-insensitively without allocating.
+    static func headerKind(_ name: UnsafeRawBufferPointer) -> HeaderKind {
+        func same(_ s: StaticString) -> Bool {
+            guard name.count == s.utf8CodeUnitCount else { return false }
+            for i in 0..<name.count where name[i] | 0x20 != s.utf8Start[i] | 0x20 { return false }
+            return true
+        }
+        switch name.count {
+        case 4: return same("host") ? .host : .other
+        case 5: return same("range") ? .range : .other
+        case 6: return same("expect") ? .expect : .other
+        case 10: return same("connection") ? .connection : .other
+        case 14: return same("content-length") ? .contentLength : .other
+        case 17: return same("transfer-encoding") ? .transferEncoding : (same("if-modified-since") ? .ifModifiedSince : .other)
+        default: return .other
+        }
     }
 
     /// RFC 9110 token characters.

@@ -3,6 +3,21 @@ import Glibc
 #endif
 import Gnet
 
+/// Monotonic time in nanoseconds.
+@inline(__always)
+func monotonicNow() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, a) = components
+        return s * 1_000_000_000 + a / 1_000_000_000
+    }
+}
+
 /// A fixed response served for every request whose path starts with `prefix` (the longest
 /// matching prefix wins; `/` catches the rest). Every method is answered; a request body is
 /// read and discarded.
@@ -46,9 +61,10 @@ public final class HTTPService: EventHandler {
         var keepAlive = true
         var isHead = false
         var route = 0
-        var requestStarted: Int64 = 0
+        /// Monotonic ns by which the current wait must end.
         var deadline: Int64 = 0
-        var generation = 0
+        /// Between requests on a kept-alive connection.
+        var idle = false
     }
 
     public init(routes: [HTTPRoute], options: HTTPServiceOptions = HTTPServiceOptions()) {
@@ -64,34 +80,45 @@ public final class HTTPService: EventHandler {
     public func onOpen(_ c: Conn) -> Action {
         let x = Exchange()
         c.context = x
-        armHeaderTimer(c, x, first: true)
+        x.deadline = monotonicNow() + options.headerTimeout.nanoseconds
+        watch(c, x, at: x.deadline)
         return .none
     }
 
-    /// A head must arrive within the header timeout (the first within the keep-alive timeout
-    /// on a kept-alive connection… counted from when the previous response was sent).
-    private func armHeaderTimer(_ c: Conn, _ x: Exchange, first: Bool) {
-        x.generation &+= 1
-        let generation = x.generation
+    /// One timer per connection, re-armed lazily: requests only move `x.deadline` (no timer or
+    /// allocation per request). When it fires past the deadline, a connection waiting for a head
+    /// it has started (or its first) gets 408; an idle kept-alive one is closed.
+    private func watch(_ c: Conn, _ x: Exchange, at deadline: Int64) {
         let id = c.id
         let loop = c.eventLoop
-        let wait = first ? options.headerTimeout : options.keepaliveTimeout
-        loop.schedule(after: wait) { [weak x] in
-            guard let x, x.generation == generation, case .head = x.phase, let c = loop.conn(id) else { return }
-            if c.inboundBuffered > 0 || first {
-                self.fail(c, 408, "request head not received in time")
-            } else {
-                c.close()   // idle keep-alive connection
+        loop.schedule(after: .nanoseconds(max(0, deadline - monotonicNow()))) { [weak x] in
+            guard let x, let c = loop.conn(id) else { return }
+            if monotonicNow() < x.deadline {
+                self.watch(c, x, at: x.deadline)
+                return
             }
+            guard case .head = x.phase else {
+                self.fail(c, 408, "request body not received in time")
+                return
+            }
+            if x.idle && c.inboundBuffered == 0 { c.close() } else { self.fail(c, 408, "request head not received in time") }
         }
     }
 
     public func onTraffic(_ c: Conn) -> Action {
         guard let x = c.context as? Exchange else { return .close }
+        // Responses to pipelined requests are gathered and written with one syscall.
+        scratch.removeAll(keepingCapacity: true)
+        defer { flush(c) }
         while c.isOpen {
             switch x.phase {
             case .head:
                 guard c.inboundBuffered > 0, let view = try? c.peek() else { return .none }
+                if x.idle {
+                    // A new request has begun: its head must arrive within the header timeout.
+                    x.idle = false
+                    x.deadline = monotonicNow() + options.headerTimeout.nanoseconds
+                }
                 switch HTTPHeadParser.parse(view, limits: options.limits) {
                 case .incomplete:
                     return .none
@@ -132,6 +159,7 @@ public final class HTTPService: EventHandler {
     private func start(_ c: Conn, _ x: Exchange, _ head: HTTPRequestHead) -> Bool {
         x.keepAlive = head.keepAlive
         x.isHead = head.method == "HEAD"
+        x.deadline = monotonicNow() + options.headerTimeout.nanoseconds  // the body gets a window of its own
         x.route = route(head.target)
         let expectsBody = head.chunked || (head.contentLength ?? 0) > 0
         if let length = head.contentLength, length > options.maxBodySize {
@@ -139,6 +167,7 @@ public final class HTTPService: EventHandler {
             return false
         }
         if head.expectContinue && expectsBody && head.minorVersion == 1 {
+            flush(c)
             _ = try? c.write("HTTP/1.1 100 Continue\r\n\r\n")
         }
         if head.chunked {
@@ -152,16 +181,25 @@ public final class HTTPService: EventHandler {
     }
 
     private func route(_ target: String) -> Int {
-        let path = Array(target.utf8.prefix { $0 != 0x3F })  // without the query
-        for (i, r) in routes.enumerated() where path.starts(with: r.prefix) { return i }
-        return -1
+        var target = target
+        return target.withUTF8 { t in
+            let path = t.prefix { $0 != 0x3F }  // without the query
+            for (i, r) in routes.enumerated() where path.starts(with: r.prefix) { return i }
+            return -1
+        }
     }
 
-    /// Writes the response of the current request and gets ready for the next one.
+    /// Writes what `respond` gathered.
+    private func flush(_ c: Conn) {
+        guard !scratch.isEmpty else { return }
+        _ = try? c.write(scratch)
+        scratch.removeAll(keepingCapacity: true)
+    }
+
+    /// Adds the response of the current request to the batch and gets ready for the next one.
     private func respond(_ c: Conn, _ x: Exchange) {
         x.phase = .head
         let keepAlive = x.keepAlive
-        scratch.removeAll(keepingCapacity: true)
         var body: [UInt8] = []
         if x.route >= 0 {
             scratch += routes[x.route].head
@@ -171,20 +209,23 @@ public final class HTTPService: EventHandler {
             scratch += Array("HTTP/1.1 404 Not Found\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\n".utf8)
         }
         scratch += date.header()
-        if !keepAlive { scratch += Array("Connection: close\r\n".utf8) }
+        if !keepAlive { scratch += HTTPService.connectionClose }
         scratch += [13, 10]
         if !x.isHead { scratch += body }
-        _ = try? c.write(scratch)
+        if scratch.count >= 64 * 1024 { flush(c) }
         if keepAlive {
-            if c.inboundBuffered == 0 { armHeaderTimer(c, x, first: false) }
+            x.idle = true
+            x.deadline = monotonicNow() + options.keepaliveTimeout.nanoseconds
         } else {
+            flush(c)
             c.close()
         }
     }
 
     /// Answers `status` with a short text and closes the connection.
     private func fail(_ c: Conn, _ status: Int, _ reason: String) {
-        if let x = c.context as? Exchange { x.phase = .head; x.generation &+= 1 }
+        flush(c)  // earlier pipelined responses first
+        if let x = c.context as? Exchange { x.phase = .head }
         let body = "\(status) \(HTTPService.reason(status)): \(reason)\n"
         var text = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n"
         text += String(decoding: date.header(), as: UTF8.self) + "\r\n" + body
@@ -192,6 +233,8 @@ public final class HTTPService: EventHandler {
         c.discard()
         c.close()
     }
+
+    static let connectionClose = Array("Connection: close\r\n".utf8)
 
     static func reason(_ status: Int) -> String {
         switch status {
