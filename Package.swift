@@ -57,6 +57,8 @@ let package = Package(
         ),
         // libFuzzer target for the frame decoders (build with --sanitize=fuzzer; see README).
         .executableTarget(name: "gnet-fuzz-codecs", dependencies: ["Gnet"]),
+        // libFuzzer target for the HTTP request-head parser and chunked decoder.
+        .executableTarget(name: "gnet-fuzz-http", dependencies: ["GnetServices"]),
         // The physical reference: a minimal plain-C epoll echo server.
         .executableTarget(name: "gnet-c-echo"),
         .testTarget(name: "GnetTests", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target for the frame decoders and fuzzes each decoder for the given
+# Builds the libFuzzer targets (frame decoders, HTTP parser) and fuzzes each for the given
 # number of seconds (default 10: the short form CI runs; the README gives the long form).
 # Any crash, precondition failure or allocation over 64 MiB fails the run; the crashing input
 # is left in .build-fuzz/crashes.
@@ -8,21 +8,24 @@ cd "$(dirname "$0")/../.."
 seconds="${1:-10}"
 case "$seconds" in ''|*[!0-9]*) echo "usage: $0 [seconds per decoder]" >&2; exit 2 ;; esac
 swift build --scratch-path .build-fuzz --sanitize=fuzzer --product gnet-fuzz-codecs
+swift build --scratch-path .build-fuzz --sanitize=fuzzer --product gnet-fuzz-http
 mkdir -p .build-fuzz/crashes
-for codec in line delimiter fixed length-field; do
+for codec in line delimiter fixed length-field http; do
     corpus=".build-fuzz/corpus-$codec"
     mkdir -p "$corpus"
     echo "fuzzing $codec for ${seconds}s"
     log=".build-fuzz/fuzz-$codec.log"
     status=0
-    GNET_FUZZ_CODEC=$codec .build-fuzz/debug/gnet-fuzz-codecs -max_total_time="$seconds" -malloc_limit_mb=64 \
+    binary=.build-fuzz/debug/gnet-fuzz-codecs
+    [ "$codec" = http ] && binary=.build-fuzz/debug/gnet-fuzz-http
+    GNET_FUZZ_CODEC=$codec "$binary" -max_total_time="$seconds" -malloc_limit_mb=64 \
         -rss_limit_mb=1024 -timeout=10 -artifact_prefix=.build-fuzz/crashes/"$codec"- -print_final_stats=1 "$corpus" \
         >"$log" 2>&1 || status=$?
     grep -E "^(Done|stat::number_of_executed_units)" "$log" || true
     if [ "$status" -ne 0 ]; then
         tail -40 "$log" >&2
-        echo "fuzz: the $codec decoder failed (libFuzzer exit $status); the input is in .build-fuzz/crashes/" >&2
+        echo "fuzz: the $codec target failed (libFuzzer exit $status); the input is in .build-fuzz/crashes/" >&2
         exit 1
     fi
 done
-echo "fuzzed 4 decoders for ${seconds}s each without a failure"
+echo "fuzzed 5 decoders for ${seconds}s each without a failure"
