@@ -67,8 +67,8 @@ public final class ChildProcess {
         close(stdoutFD)
     }
 
-    /// The next line of standard output without its newline; nil at end of output or when
-    /// nothing complete arrived within `timeout` seconds.
+    /// The next line of standard output without its newline (the last one may lack it); nil at
+    /// end of output or when nothing complete arrived within `timeout` seconds.
     public func readLine(timeout: Double) -> String? {
         let deadline = gnet_monotonic_ns() + Int64(timeout * 1e9)
         while true {
@@ -84,7 +84,13 @@ public final class ChildProcess {
             if r <= 0 { continue }
             var chunk = [UInt8](repeating: 0, count: 4096)
             let n = read(stdoutFD, &chunk, chunk.count)
-            if n <= 0 { return nil }
+            if n <= 0 {
+                // End of output: a last line without a newline still counts.
+                guard !buffered.isEmpty else { return nil }
+                let line = String(decoding: buffered, as: UTF8.self)
+                buffered.removeAll()
+                return line
+            }
             buffered += chunk[0..<n]
         }
     }

@@ -107,3 +107,80 @@ func rawHTTP(_ address: NetworkAddress, _ request: String, timeout: Int = 5) thr
         #expect(h.stop() == 0)
     }
 }
+
+@Suite(.serialized, .timeLimit(.minutes(3))) struct HTTPStaticFileTests {
+    func writeFile(_ path: String, _ bytes: [UInt8]) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    @Test func servesFilesAndNothingOutsideTheRoot() throws {
+        let h = try DaemonHarness(config: "")
+        let root = h.dir + "/www"
+        mkdir(root, 0o755)
+        mkdir(root + "/sub", 0o755)
+        writeFile(root + "/index.html", Array("<h1>home</h1>".utf8))
+        writeFile(root + "/a.txt", Array("0123456789".utf8))
+        writeFile(root + "/sub/index.html", Array("sub home".utf8))
+        var big = [UInt8](repeating: 0, count: 3 << 20)
+        var x: UInt64 = 7
+        for i in big.indices { x ^= x << 13; x ^= x >> 7; x ^= x << 17; big[i] = UInt8(truncatingIfNeeded: x) }
+        writeFile(root + "/big.bin", big)
+        writeFile(h.dir + "/secret.txt", Array("secret".utf8))
+        symlink(h.dir + "/secret.txt", root + "/link")
+        try h.write(config: """
+        services:
+          - name: web
+            protocol: http
+            listen: ["tcp://127.0.0.1:0"]
+            routes:
+              - { path: /, body: "fixed" }
+              - { path: /static/, root: \(root) }
+
+        """)
+        try h.start()
+        let address = try h.addresses("web")[0]
+        let url = "http://127.0.0.1:\(address.port)"
+
+        func curl(_ args: [String]) throws -> String {
+            let p = try ChildProcess(["curl", "-sS", "--max-time", "10"] + args)
+            let out = p.readAll(timeout: 20)
+            #expect(p.wait(timeout: 20) == 0)
+            return out
+        }
+        #expect(try curl([url + "/static/a.txt"]) == "0123456789")
+        #expect(try curl([url + "/static/"]) == "<h1>home</h1>")
+        #expect(try curl([url + "/static/sub/"]) == "sub home")
+        #expect(try curl(["-r", "2-5", url + "/static/a.txt"]) == "2345")
+        #expect(try curl(["-r", "-3", url + "/static/a.txt"]) == "789")
+        #expect(try curl([url + "/elsewhere"]) == "fixed")
+        let headers = try curl(["-I", url + "/static/big.bin"])
+        #expect(headers.contains("Content-Length: \(3 << 20)") && headers.contains("application/octet-stream") && headers.contains("Last-Modified: "))
+        let lastModified = headers.components(separatedBy: "\r\n").first { $0.hasPrefix("Last-Modified: ") }.map { String($0.dropFirst(15)) } ?? ""
+        let conditional = try rawHTTP(address, "GET /static/a.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: \(lastModified)\r\nConnection: close\r\n\r\n")
+        #expect(conditional.hasPrefix("HTTP/1.1 304 "))
+        let unsatisfiable = try rawHTTP(address, "GET /static/a.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=100-200\r\nConnection: close\r\n\r\n")
+        #expect(unsatisfiable.hasPrefix("HTTP/1.1 416 ") && unsatisfiable.contains("Content-Range: bytes */10"))
+        for (path, status) in [("/static/../secret.txt", "403"), ("/static/%2e%2e/secret.txt", "403"), ("/static/sub/%2E%2E/%2e%2e/secret.txt", "403"),
+                               ("/static/link", "403"), ("/static/missing", "404"), ("/static/%zz", "403"), ("/static/a.txt%00.html", "403")] {
+            let answer = try rawHTTP(address, "GET \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            #expect(answer.hasPrefix("HTTP/1.1 \(status) "), "\(path) → \(answer.prefix(40))")
+            #expect(!answer.contains("secret"))
+        }
+        // A 3 MiB file through sendfile, then a pipelined request behind it on the same connection.
+        let script = """
+        import http.client, hashlib, sys
+        c = http.client.HTTPConnection("127.0.0.1", \(address.port), timeout=20)
+        c.request("GET", "/static/big.bin"); r = c.getresponse(); body = r.read()
+        c.request("GET", "/static/a.txt"); r2 = c.getresponse(); small = r2.read()
+        print(len(body), hashlib.sha256(body).hexdigest(), small.decode())
+        """
+        let py = try ChildProcess(["python3", "-c", script])
+        let line = py.readAll(timeout: 60)
+        #expect(py.wait(timeout: 60) == 0)
+        let expectedHash = try ChildProcess(["sha256sum", root + "/big.bin"]).readAll(timeout: 20).split(separator: " ").first.map(String.init) ?? "?"
+        #expect(line == "\(3 << 20) \(expectedHash) 0123456789")
+        #expect(h.stop() == 0)
+    }
+}

@@ -235,6 +235,24 @@ public struct Conn {
         return try loop.write(record, bytes)
     }
 
+    /// Sends up to `count` bytes of the open file `file`, starting at `offset`, with sendfile(2)
+    /// (no copy through user space). Only when no other output is buffered ahead of it; returns
+    /// the bytes sent, possibly fewer than asked or 0 — then call `notifyWritable()` and go on
+    /// from `onWritable`. The caller keeps ownership of `file`.
+    @discardableResult
+    public func sendFile(_ file: Int32, offset: Int, count: Int) throws(GnetError) -> Int {
+        guard live else { throw .connectionClosed }
+        return try loop.sendFile(record, file, offset: offset, count: count)
+    }
+
+    /// Asks for one `onWritable` once buffered output is gone and the socket can take more
+    /// bytes (for output produced piecewise, e.g. a file sent with `sendFile`).
+    public func notifyWritable() {
+        guard live, record.pointee.phase == .open else { return }
+        record.pointee.wantWritable = true
+        loop.updateInterest(record)
+    }
+
     /// Tries to hand buffered outbound bytes to the kernel now.
     public func flush() throws(GnetError) {
         guard live, record.isOpen else { throw .connectionClosed }

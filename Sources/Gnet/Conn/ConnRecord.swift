@@ -46,6 +46,8 @@ struct ConnRecord {
     var interest: UInt32 = 0
     /// Reading is paused because the outbound buffer reached its cap.
     var readPaused = false
+    /// The handler asked (`notifyWritable`) for `onWritable` once the socket can take bytes.
+    var wantWritable = false
     /// Close once the outbound buffer is empty.
     var closeWhenFlushed = false
     /// Queued for an extra `onTraffic` (wake, or an edge-triggered chunk limit).

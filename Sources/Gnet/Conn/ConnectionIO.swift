@@ -22,6 +22,15 @@ extension EventLoop {
             let generation = r.pointee.generation
             if !r.pointee.outbound.isEmpty { flush(r) }
             guard r.pointee.phase != .free, r.pointee.generation == generation else { return }
+            if r.pointee.wantWritable && r.pointee.outbound.isEmpty && r.pointee.phase == .open {
+                r.pointee.wantWritable = false
+                updateInterest(r)
+                callbackDepth &+= 1
+                let action = handler.onWritable(conn(r))
+                callbackDepth &-= 1
+                after(r, action)
+                guard r.pointee.phase != .free, r.pointee.generation == generation else { return }
+            }
         }
         if events & Interest.readable != 0 || bad {
             if r.pointee.readPaused || r.pointee.phase == .closing || r.pointee.peerClosed {
@@ -110,6 +119,16 @@ extension EventLoop {
             bufferedMore(r)
         }
         return total
+    }
+
+    /// Sends up to `count` bytes of `file` from `offset` with sendfile(2), straight from the page
+    /// cache, when nothing is buffered ahead of it. Returns the bytes sent (0 when the socket is
+    /// full or other output is still buffered: ask for `notifyWritable` and call again).
+    func sendFile(_ r: UnsafeMutablePointer<ConnRecord>, _ file: Int32, offset: Int, count: Int) throws(GnetError) -> Int {
+        guard r.pointee.phase == .open, !r.pointee.closeRequested else { throw .connectionClosed }
+        guard r.isStream else { throw .unsupportedOperation("sendFile on a datagram connection") }
+        guard r.pointee.outbound.isEmpty, count > 0 else { return 0 }
+        return try syscallWrite(r) { () throws(SystemError) in try Sys.sendfile(r.pointee.fd, file, offset: offset, count: count) }
     }
 
     /// Writes three pieces in order (a frame's prefix, payload and suffix) with one writev and
@@ -279,7 +298,7 @@ extension EventLoop {
         if r.pointee.edgeTriggered { return }
         var want: UInt32 = 0
         if !r.pointee.readPaused && !r.pointee.peerClosed && r.pointee.phase == .open { want |= Interest.readable }
-        if !r.pointee.outbound.isEmpty { want |= Interest.writable }
+        if !r.pointee.outbound.isEmpty || r.pointee.wantWritable { want |= Interest.writable }
         if want == r.pointee.interest { return }
         do throws(SystemError) {
             try poller.modify(r.pointee.fd, interest: want, token: PollToken.connection(r.pointee.fd))
@@ -350,6 +369,7 @@ extension EventLoop {
         r.pointee.closeWhenFlushed = false
         r.pointee.scheduled = false
         r.pointee.readPending = false
+        r.pointee.wantWritable = false
         r.pointee.peerClosed = false
         r.pointee.closeRequested = false
         r.pointee.closeReason = nil

@@ -78,6 +78,19 @@ enum Sys {
         }
     }
 
+    /// sendfile(2) from `file` at `offset`.
+    static func sendfile(_ out: Int32, _ file: Int32, offset: Int, count: Int) throws(SystemError) -> IOResult {
+        var off = off_t(offset)
+        while true {
+            let n = Glibc.sendfile(out, file, &off, count)
+            if n >= 0 { return .processed(n) }
+            let e = gnet_errno()
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+            throw SystemError("sendfile", errno: e)
+        }
+    }
+
     static func recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int,
                          _ addr: UnsafeMutablePointer<sockaddr_storage>, _ len: inout socklen_t) throws(SystemError) -> IOResult {
         while true {

@@ -28,7 +28,7 @@ public enum ConfigLoader {
         .echo: ["write"], .push: ["interval", "message"], .framed: ["codec"],
         .http: ["routes", "header_timeout", "keepalive_timeout", "max_body_size"], .proxy: [],
     ]
-    static let notYet: Set<String> = ["tls", "upstreams", "balance", "health", "connect_timeout", "access_log", "root"]
+    static let notYet: Set<String> = ["tls", "upstreams", "balance", "health", "connect_timeout", "access_log"]
 
     /// Loads `path`.
     public static func load(path: String) throws(ConfigError) -> DaemonConfig {
@@ -158,6 +158,15 @@ public enum ConfigLoader {
                     guard route.path.hasPrefix("/") else { throw fail(rp + [.key("path")], "a route path starts with /") }
                     if let st = route.status, !(200...599).contains(st) { throw fail(rp + [.key("status")], "status must be 200 to 599") }
                     if let ct = route.contentType, ct.contains("\r") || ct.contains("\n") { throw fail(rp + [.key("content_type")], "one line") }
+                    if let root = route.root {
+                        if route.body != nil || route.status != nil || route.contentType != nil {
+                            throw fail(rp + [.key("root")], "a route serves either files (root) or a fixed response (body, status, content_type)")
+                        }
+                        var st = stat()
+                        guard root.hasPrefix("/"), stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                            throw fail(rp + [.key("root")], "must be an existing directory given by an absolute path")
+                        }
+                    }
                 }
             }
             guard !s.listen.isEmpty else { throw fail(at + [.key("listen")], "a service needs at least one listen address") }

@@ -53,15 +53,17 @@ public struct CodecConfig: Codable, Equatable, Hashable, Sendable {
     }
 }
 
-/// An http route (DESIGN §7): `path` is a prefix, the longest match wins; a fixed response.
+/// An http route (DESIGN §7): `path` is a prefix, the longest match wins; a fixed response
+/// (`body`, `status`, `content_type`) or the files under `root`.
 public struct RouteConfig: Codable, Equatable, Hashable, Sendable {
     public var path: String
     public var body: String?
     public var status: Int?
     public var contentType: String?
+    public var root: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case path, body, status
+        case path, body, status, root
         case contentType = "content_type"
     }
 }

@@ -61,7 +61,8 @@ public enum WorkerProcess {
                 if let t = s.keepaliveTimeout { o.keepaliveTimeout = .milliseconds(t.milliseconds) }
                 if let b = s.maxBodySize { o.maxBodySize = b.bytes }
                 let routes = (s.routes ?? []).map {
-                    HTTPRoute(prefix: $0.path, status: $0.status ?? 200, contentType: $0.contentType ?? "text/plain", body: Array(($0.body ?? "").utf8))
+                    HTTPRoute(prefix: $0.path, status: $0.status ?? 200, contentType: $0.contentType ?? "text/plain",
+                              body: Array(($0.body ?? "").utf8), root: $0.root)
                 }
                 handlers.append(HTTPService(routes: routes, options: o))
             case .push:

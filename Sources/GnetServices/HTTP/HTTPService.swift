@@ -26,9 +26,12 @@ public struct HTTPRoute: Sendable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
+    /// Serve files from this directory instead of `body` (sendfile, 304, single ranges, index.html;
+    /// nothing outside the directory is ever served).
+    public var root: String?
 
-    public init(prefix: String, status: Int = 200, contentType: String = "text/plain", body: [UInt8]) {
-        self.prefix = prefix; self.status = status; self.contentType = contentType; self.body = body
+    public init(prefix: String, status: Int = 200, contentType: String = "text/plain", body: [UInt8], root: String? = nil) {
+        self.prefix = prefix; self.status = status; self.contentType = contentType; self.body = body; self.root = root
     }
 }
 
@@ -49,7 +52,7 @@ public struct HTTPServiceOptions: Sendable {
 /// chunked request bodies; malformed or ambiguous requests get 400 (or 413/414/431/501/505) and
 /// a close; slow heads get 408.
 public final class HTTPService: EventHandler {
-    private let routes: [(prefix: [UInt8], head: [UInt8], body: [UInt8], status: Int)]
+    private let routes: [(prefix: [UInt8], head: [UInt8], body: [UInt8], status: Int, files: StaticFiles?)]
     private let options: HTTPServiceOptions
     private let date = HTTPDate()
     private var scratch: [UInt8] = []
@@ -65,13 +68,19 @@ public final class HTTPService: EventHandler {
         var deadline: Int64 = 0
         /// Between requests on a kept-alive connection.
         var idle = false
+        /// The request's target and the headers a file route needs.
+        var target = ""
+        var ifModifiedSince: String? = nil
+        var range: String? = nil
+        /// A file being sent with sendfile: descriptor, next offset, bytes left.
+        var file: (fd: Int32, offset: Int, remaining: Int)? = nil
     }
 
     public init(routes: [HTTPRoute], options: HTTPServiceOptions = HTTPServiceOptions()) {
         let sorted = routes.sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
         self.routes = sorted.map { r in
             let head = "HTTP/1.1 \(r.status) \(HTTPService.reason(r.status))\r\nServer: gnet\r\nContent-Type: \(r.contentType)\r\nContent-Length: \(r.body.count)\r\n"
-            return (Array(r.prefix.utf8), Array(head.utf8), r.body, r.status)
+            return (Array(r.prefix.utf8), Array(head.utf8), r.body, r.status, r.root.flatMap { StaticFiles(root: $0) })
         }
         self.options = options
         scratch.reserveCapacity(4096)
@@ -93,7 +102,7 @@ public final class HTTPService: EventHandler {
         let loop = c.eventLoop
         loop.schedule(after: .nanoseconds(max(0, deadline - monotonicNow()))) { [weak x] in
             guard let x, let c = loop.conn(id) else { return }
-            if monotonicNow() < x.deadline {
+            if monotonicNow() < x.deadline || x.file != nil {
                 self.watch(c, x, at: x.deadline)
                 return
             }
@@ -110,7 +119,7 @@ public final class HTTPService: EventHandler {
         // Responses to pipelined requests are gathered and written with one syscall.
         scratch.removeAll(keepingCapacity: true)
         defer { flush(c) }
-        while c.isOpen {
+        while c.isOpen && x.file == nil {  // a file in flight holds back pipelined answers
             switch x.phase {
             case .head:
                 guard c.inboundBuffered > 0, let view = try? c.peek() else { return .none }
@@ -161,6 +170,9 @@ public final class HTTPService: EventHandler {
         x.isHead = head.method == "HEAD"
         x.deadline = monotonicNow() + options.headerTimeout.nanoseconds  // the body gets a window of its own
         x.route = route(head.target)
+        x.target = head.target
+        x.ifModifiedSince = head.ifModifiedSince
+        x.range = head.range
         let expectsBody = head.chunked || (head.contentLength ?? 0) > 0
         if let length = head.contentLength, length > options.maxBodySize {
             fail(c, 413, "request body too large")
@@ -201,6 +213,10 @@ public final class HTTPService: EventHandler {
         x.phase = .head
         let keepAlive = x.keepAlive
         var body: [UInt8] = []
+        if x.route >= 0, let files = routes[x.route].files {
+            serveFile(c, x, files, prefixLength: routes[x.route].prefix.count)
+            return
+        }
         if x.route >= 0 {
             scratch += routes[x.route].head
             body = routes[x.route].body
@@ -214,6 +230,114 @@ public final class HTTPService: EventHandler {
         if !x.isHead { scratch += body }
         if scratch.count >= 64 * 1024 { flush(c) }
         if keepAlive {
+            x.idle = true
+            x.deadline = monotonicNow() + options.keepaliveTimeout.nanoseconds
+        } else {
+            flush(c)
+            c.close()
+        }
+    }
+
+    // MARK: files
+
+    private func serveFile(_ c: Conn, _ x: Exchange, _ files: StaticFiles, prefixLength: Int) {
+        let path = x.target.utf8.prefix { $0 != 0x3F }
+        let relative = Substring(String(decoding: path.dropFirst(prefixLength), as: UTF8.self))
+        var head = ""
+        switch files.open(relative) {
+        case .forbidden:
+            plain(c, x, 403, "forbidden\n")
+        case .notFound:
+            plain(c, x, 404, "not found\n")
+        case .file(let fd, let size, let modified, let type):
+            let lastModified = StaticFiles.httpDate(modified)
+            if let ims = x.ifModifiedSince.flatMap(StaticFiles.parseHTTPDate), modified <= ims {
+                close(fd)
+                head = "HTTP/1.1 304 Not Modified\r\nServer: gnet\r\nLast-Modified: \(lastModified)\r\n"
+                finishHead(c, x, head)
+                return
+            }
+            var first = 0, length = size, status = "200 OK", extra = ""
+            switch StaticFiles.range(x.range, size: size) {
+            case .ignore: break
+            case .range(let a, let b):
+                first = a; length = b - a + 1; status = "206 Partial Content"
+                extra = "Content-Range: bytes \(a)-\(b)/\(size)\r\n"
+            case .unsatisfiable:
+                close(fd)
+                finishHead(c, x, "HTTP/1.1 416 Range Not Satisfiable\r\nServer: gnet\r\nContent-Range: bytes */\(size)\r\nContent-Length: 0\r\n")
+                return
+            }
+            head = "HTTP/1.1 \(status)\r\nServer: gnet\r\nContent-Type: \(type)\r\nContent-Length: \(length)\r\nLast-Modified: \(lastModified)\r\nAccept-Ranges: bytes\r\n" + extra
+            finishHead(c, x, head, keepFile: x.isHead || length == 0 ? nil : (fd, first, length))
+            if x.isHead || length == 0 { close(fd) }
+        }
+    }
+
+    /// A short text response on a file route (403/404), connection kept as the client asked.
+    private func plain(_ c: Conn, _ x: Exchange, _ status: Int, _ text: String) {
+        let head = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(text.utf8.count)\r\n"
+        finishHead(c, x, head, body: x.isHead ? "" : text)
+    }
+
+    /// Ends a head (Date, Connection, blank line), adds a small body, then either sends the
+    /// file or goes on to the next request.
+    private func finishHead(_ c: Conn, _ x: Exchange, _ head: String, body: String = "", keepFile: (Int32, Int, Int)? = nil) {
+        scratch += Array(head.utf8)
+        scratch += date.header()
+        if !x.keepAlive { scratch += HTTPService.connectionClose }
+        scratch += [13, 10]
+        scratch += Array(body.utf8)
+        if let (fd, offset, length) = keepFile {
+            flush(c)
+            x.file = (fd, offset, length)
+            sendFile(c, x)
+            return
+        }
+        afterResponse(c, x)
+    }
+
+    /// Sends what the kernel takes of the current file; asks to be told when it can take more.
+    private func sendFile(_ c: Conn, _ x: Exchange) {
+        while let f = x.file {
+            let n: Int
+            do { n = try c.sendFile(f.fd, offset: f.offset, count: min(f.remaining, 1 << 20)) } catch {
+                close(f.fd)
+                x.file = nil
+                c.close()
+                return
+            }
+            if n == 0 {
+                c.notifyWritable()
+                return
+            }
+            if n == f.remaining {
+                close(f.fd)
+                x.file = nil
+                afterResponse(c, x)
+                if c.inboundBuffered > 0 { c.wake() }  // pipelined requests waited for the file
+                return
+            }
+            x.file = (f.fd, f.offset + n, f.remaining - n)
+        }
+    }
+
+    public func onWritable(_ c: Conn) -> Action {
+        if let x = c.context as? Exchange, x.file != nil { sendFile(c, x) }
+        return .none
+    }
+
+    public func onClose(_ c: Conn, error: GnetError?) -> Action {
+        if let x = c.context as? Exchange, let f = x.file {
+            close(f.fd)
+            x.file = nil
+        }
+        return .none
+    }
+
+    private func afterResponse(_ c: Conn, _ x: Exchange) {
+        x.phase = .head
+        if x.keepAlive {
             x.idle = true
             x.deadline = monotonicNow() + options.keepaliveTimeout.nanoseconds
         } else {
