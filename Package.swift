@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Gnet", targets: ["Gnet"]),
         .executable(name: "gnet-bench", targets: ["gnet-bench"]),
         .executable(name: "gnet-c-echo", targets: ["gnet-c-echo"]),
+        .executable(name: "gnet-c-http", targets: ["gnet-c-http"]),
         .executable(name: "gnetd", targets: ["gnetd"]),
         .executable(name: "gnetctl", targets: ["gnetctl"]),
         .library(name: "GnetDaemon", targets: ["GnetDaemon"]),
@@ -61,6 +62,8 @@ let package = Package(
         .executableTarget(name: "gnet-fuzz-http", dependencies: ["GnetServices"]),
         // The physical reference: a minimal plain-C epoll echo server.
         .executableTarget(name: "gnet-c-echo"),
+        // The physical reference for HTTP: a minimal plain-C keep-alive/pipelining responder.
+        .executableTarget(name: "gnet-c-http"),
         .testTarget(name: "GnetTests", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),
         .testTarget(name: "GnetDaemonTests", dependencies: ["GnetDaemon", "GnetServices", "Gnet", "GnetProcess", "CGnetLinux"]),
     ],

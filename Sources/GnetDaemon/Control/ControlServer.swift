@@ -79,7 +79,7 @@ extension Supervisor {
 
     func respond(_ id: ConnID?, _ object: [String: Any]) {
         guard let id, let c = loop.conn(id) else { return }
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         data.append(10)
         _ = try? data.withUnsafeBytes { b in try Result { () throws(GnetError) in try c.write(b) }.get() }
     }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# HTTP side by side: gnetd's http service, nginx (Debian's nginx-light) and the plain-C
+# responder (gnet-c-http), all answering the same 13-byte body, measured with wrk keep-alive
+# (depth 1) and pipelined (depth 16, like TechEmpower plaintext) in two configurations:
+#   pinned:   1 worker each, server on CPU 0, wrk on CPU 1
+#   unpinned: 2 workers each (the C responder is single-threaded: pinned only), wrk unpinned
+# Reports requests/s, p99, server CPU time per request (all the server's processes and threads,
+# from /proc/PID/task/*/schedstat) and ratios. Needs: apt-get install nginx-light wrk.
+# usage: Tests/scripts/http-compare.sh [seconds per run, default 5]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds="${1:-5}"
+command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk (apt-get install nginx-light wrk)" >&2; exit 2; }
+swift build -c release --product gnetd >/dev/null
+swift build -c release --product gnet-c-http >/dev/null
+bin=.build/release
+work=$(mktemp -d /tmp/gnet-http-compare-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
+trap cleanup EXIT
+cat > "$work/pipeline.lua" <<'LUA'
+init = function(args)
+  local r = {}
+  for i = 1, tonumber(args[1]) or 1 do r[i] = wrk.format() end
+  req = table.concat(r)
+end
+request = function() return req end
+LUA
+
+cpu_ns() {  # total CPU ns of a process tree (the pid and its children, every thread)
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    for f in /proc/"$p"/task/*/schedstat; do [ -r "$f" ] && total=$((total + $(cut -d' ' -f1 "$f"))); done
+  done
+  echo "$total"
+}
+
+start_server() {  # name workers pin -> sets port and pid
+  local name=$1 workers=$2 pin=$3 prefix=()
+  [ "$pin" = yes ] && prefix=(taskset -c 0)
+  case $name in
+    gnetd)
+      cat > "$work/gnetd.yaml" <<YAML
+workers: $workers
+log_level: warning
+control: { socket: $work/control.sock }
+services:
+  - name: web
+    protocol: http
+    listen: ["tcp://127.0.0.1:0"]
+    routes:
+      - { path: /, body: "Hello, World!", content_type: text/plain }
+YAML
+      "${prefix[@]}" "$bin/gnetd" --config "$work/gnetd.yaml" & pid=$!
+      for _ in $(seq 100); do port=$("$bin/gnetctl" -s "$work/control.sock" status --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)[\"services\"][0][\"listen\"][0].rsplit(\":\",1)[1])" 2>/dev/null || true); [ -n "$port" ] && break; sleep 0.1; done ;;
+    nginx)
+      port=$((20000 + RANDOM % 20000))
+      cat > "$work/nginx.conf" <<NGINX
+worker_processes $workers;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  server { listen 127.0.0.1:$port; location / { default_type text/plain; return 200 "Hello, World!"; } }
+}
+NGINX
+      "${prefix[@]}" nginx -c "$work/nginx.conf" & pid=$!
+      sleep 0.5 ;;
+    c)
+      "${prefix[@]}" "$bin/gnet-c-http" 0 > "$work/c.out" & pid=$!
+      for _ in $(seq 50); do port=$(sed -n 's/listening on //p' "$work/c.out"); [ -n "$port" ] && break; sleep 0.1; done ;;
+  esac
+  pids+=("$pid")
+}
+
+printf '| config | server | depth | req/s | p99 | server CPU ns/req |\n|---|---|---:|---:|---:|---:|\n'
+for config in pinned unpinned; do
+  if [ $config = pinned ]; then workers=1; pin=yes; servers="c nginx gnetd"; load=(taskset -c 1); else workers=2; pin=no; servers="nginx gnetd"; load=(); fi
+  for depth in 1 16; do
+    for server in $servers; do
+      start_server "$server" "$workers" "$pin"
+      "${load[@]}" wrk -t1 -c100 -d1s -s "$work/pipeline.lua" "http://127.0.0.1:$port/" -- "$depth" >/dev/null 2>&1 || true
+      before=$(cpu_ns "$pid")
+      out=$("${load[@]}" wrk -t1 -c100 -d"${seconds}s" --latency -s "$work/pipeline.lua" "http://127.0.0.1:$port/" -- "$depth")
+      after=$(cpu_ns "$pid")
+      requests=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
+      rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
+      p99=$(echo "$out" | sed -n 's/^ *99% *\([0-9.a-z]*\)$/\1/p')
+      printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$server" "$depth" "${rps%.*}" "$p99" $(( (after - before) / (requests > 0 ? requests : 1) ))
+      kill "$pid"; wait "$pid" 2>/dev/null || true
+      pids=()
+    done
+  done
+done
