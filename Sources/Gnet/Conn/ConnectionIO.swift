@@ -24,11 +24,7 @@ extension EventLoop {
             guard r.pointee.phase != .free, r.pointee.generation == generation else { return }
             if r.pointee.wantWritable && r.pointee.outbound.isEmpty && r.pointee.phase == .open {
                 r.pointee.wantWritable = false
-                updateInterest(r)
-                callbackDepth &+= 1
-                let action = handler.onWritable(conn(r))
-                callbackDepth &-= 1
-                after(r, action)
+                writable(r)
                 guard r.pointee.phase != .free, r.pointee.generation == generation else { return }
             }
         }
@@ -269,17 +265,22 @@ extension EventLoop {
         }
         if r.pointee.readPaused && r.pointee.outbound.count <= r.pointee.writeCap / 2 {
             r.pointee.readPaused = false
-            updateInterest(r)
-            callbackDepth &+= 1
-            let action = handler.onWritable(conn(r))
-            callbackDepth &-= 1
-            after(r, action)
+            writable(r)
             guard r.pointee.phase == .open else { return }
             // Bytes may have arrived while reading was off.
             schedule(r, read: true)
         } else {
             updateInterest(r)
         }
+    }
+
+    /// Updates the epoll interest for a connection that may write again, then tells the handler.
+    private func writable(_ r: UnsafeMutablePointer<ConnRecord>) {
+        updateInterest(r)
+        callbackDepth &+= 1
+        let action = handler.onWritable(conn(r))
+        callbackDepth &-= 1
+        after(r, action)
     }
 
     private func fireCompletions(_ r: UnsafeMutablePointer<ConnRecord>) {
