@@ -184,3 +184,38 @@ func rawHTTP(_ address: NetworkAddress, _ request: String, timeout: Int = 5) thr
         #expect(h.stop() == 0)
     }
 }
+
+@Suite(.serialized, .timeLimit(.minutes(2))) struct HTTPAccessLogTests {
+    @Test func logsRequestsAndReopensOnSIGUSR1() throws {
+        let h = try DaemonHarness(config: "")
+        let log = h.dir + "/access.log"
+        try h.write(config: """
+        services:
+          - name: web
+            protocol: http
+            listen: ["tcp://127.0.0.1:0"]
+            access_log: \(log)
+            routes:
+              - { path: /, body: "Hello, World!" }
+
+        """, workers: 1)
+        try h.start()
+        let address = try h.addresses("web")[0]
+        _ = try rawHTTP(address, "GET /one HTTP/1.1\r\nHost: a\r\n\r\nHEAD /two?x=\"y\" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        _ = try rawHTTP(address, "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+        // Rotation: move the file away, SIGUSR1, and the next lines go to a new file at the path.
+        #expect(eventually { (ProcFS.readFile(log) ?? "").split(separator: "\n").count == 3 })
+        rename(log, log + ".1")
+        kill(h.pid, SIGUSR1)
+        #expect(eventually { access(log, F_OK) == 0 })
+        _ = try rawHTTP(address, "GET /after HTTP/1.0\r\n\r\n")
+        #expect(h.stop() == 0)
+        let old = (ProcFS.readFile(log + ".1") ?? "").split(separator: "\n").map(String.init)
+        #expect(old.count == 3)
+        #expect(old[0].hasPrefix("127.0.0.1 - - [") && old[0].hasSuffix("] \"GET /one HTTP/1.1\" 200 13"), "\(old)")
+        #expect(old[1].hasSuffix("\"HEAD /two?x='y' HTTP/1.1\" 200 0"), "\(old)")
+        #expect(old[2].hasSuffix("\" 400 0"), "\(old)")
+        let new = ProcFS.readFile(log) ?? ""
+        #expect(new.hasSuffix("\"GET /after HTTP/1.0\" 200 13\n"), "\(new)")
+    }
+}

@@ -26,9 +26,9 @@ public enum ConfigLoader {
     static let commonServiceKeys: Set<String> = ["name", "protocol", "listen", "read_buffer_cap", "write_buffer_cap", "idle_timeout", "max_connections"]
     static let protocolKeys: [ServiceProtocol: Set<String>] = [
         .echo: ["write"], .push: ["interval", "message"], .framed: ["codec"],
-        .http: ["routes", "header_timeout", "keepalive_timeout", "max_body_size"], .proxy: [],
+        .http: ["routes", "header_timeout", "keepalive_timeout", "max_body_size", "access_log"], .proxy: [],
     ]
-    static let notYet: Set<String> = ["tls", "upstreams", "balance", "health", "connect_timeout", "access_log"]
+    static let notYet: Set<String> = ["tls", "upstreams", "balance", "health", "connect_timeout"]
 
     /// Loads `path`.
     public static func load(path: String) throws(ConfigError) -> DaemonConfig {
@@ -153,6 +153,13 @@ public enum ConfigLoader {
             guard names.insert(s.name).inserted else { throw fail(at + [.key("name")], "service name \"\(s.name)\" is used twice") }
             if s.protocol == .http {
                 guard let routes = s.routes, !routes.isEmpty else { throw fail(at, "an http service needs routes") }
+                if let log = s.accessLog {
+                    let dir = log.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+                    var st = stat()
+                    guard log.hasPrefix("/"), !log.hasSuffix("/"), stat(dir.isEmpty ? "/" : dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                        throw fail(at + [.key("access_log")], "must be an absolute file path in an existing directory")
+                    }
+                }
                 for (r, route) in routes.enumerated() {
                     let rp = at + [.key("routes"), .index(r)]
                     guard route.path.hasPrefix("/") else { throw fail(rp + [.key("path")], "a route path starts with /") }

@@ -89,6 +89,8 @@ public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
     public var headerTimeout: ConfigDuration?
     public var keepaliveTimeout: ConfigDuration?
     public var maxBodySize: ConfigSize?
+    /// http: the access log file (Common Log Format); absent = none.
+    public var accessLog: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, `protocol`, listen
@@ -100,6 +102,7 @@ public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
         case headerTimeout = "header_timeout"
         case keepaliveTimeout = "keepalive_timeout"
         case maxBodySize = "max_body_size"
+        case accessLog = "access_log"
     }
 
     public init(name: String, protocol p: ServiceProtocol, listen: [String]) {

@@ -376,7 +376,8 @@ public final class Supervisor: EventHandler {
             log.info("signal \(sig): \(stopping ? "second stop signal, forcing" : "stopping gracefully")")
             beginStop(force: stopping)
         case SIGUSR1:
-            log.info("SIGUSR1: gnetd logs to standard error (the journal under systemd); nothing to reopen")
+            log.info("SIGUSR1: workers reopen their access logs (gnetd's own log is standard error)")
+            for w in workers where !w.retiring { tell(w, "reopen") }
         default:
             break
         }

@@ -33,6 +33,13 @@ public enum WorkerProcess {
         let page = try StatsPage.attach(fd: spec.statsFD)
         let slot = page.slot(spec.slot)
         gnet_counter_store(&slot.pointee.pid, UInt64(getpid()))
+        // Access logs are opened before privileges are dropped (their directory may be root's).
+        var logs: [Int: AccessLog] = [:]
+        for (i, s) in spec.services.enumerated() {
+            guard let path = s.accessLog else { continue }
+            guard let log = AccessLog(path: path) else { throw WorkerError("cannot open access log \(path): \(String(cString: strerror(errno)))") }
+            logs[i] = log
+        }
         // Drop privileges before touching anything a client can reach.
         if let user = spec.user, getuid() == 0 {
             guard let pw = getpwnam(user) else { throw WorkerError("no such user \(user)") }
@@ -52,7 +59,7 @@ public enum WorkerProcess {
             listeners.append(listener)
         }
         var handlers: [any EventHandler] = []
-        for s in spec.services {
+        for (index, s) in spec.services.enumerated() {
             switch s.protocol {
             case .echo: handlers.append(EchoService(mode: s.write == "async" ? .async : .sync))
             case .http:
@@ -60,6 +67,7 @@ public enum WorkerProcess {
                 if let t = s.headerTimeout { o.headerTimeout = .milliseconds(t.milliseconds) }
                 if let t = s.keepaliveTimeout { o.keepaliveTimeout = .milliseconds(t.milliseconds) }
                 if let b = s.maxBodySize { o.maxBodySize = b.bytes }
+                o.accessLog = logs[index]
                 let routes = (s.routes ?? []).map {
                     HTTPRoute(prefix: $0.path, status: $0.status ?? 200, contentType: $0.contentType ?? "text/plain",
                               body: Array(($0.body ?? "").utf8), root: $0.root)
@@ -75,6 +83,7 @@ public enum WorkerProcess {
             }
         }
         let channel = WorkerChannel(page: page, slot: spec.slot, fd: spec.statusFD, drainTimeout: .milliseconds(spec.drainTimeoutMs))
+        channel.reopenLogs = { for log in logs.values { log.reopen() } }
         var options = Options()
         options.readBufferCap = spec.services.compactMap { $0.readBufferCap?.bytes }.max() ?? 0
         options.logger = StandardErrorLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
@@ -107,6 +116,8 @@ final class WorkerChannel: EventHandler {
     let fd: Int32
     let drainTimeout: Duration
     unowned(unsafe) var engine: Engine! = nil
+    /// Called on "reopen" (SIGUSR1 to the supervisor): access logs start new files.
+    var reopenLogs: () -> Void = {}
     private var open = true
     private var draining = false
     private var pending: [UInt8] = []
@@ -153,6 +164,7 @@ final class WorkerChannel: EventHandler {
             switch line {
             case "drain": drain(loop)
             case "stop": engine.stop()
+            case "reopen": reopenLogs()
             default: break
             }
         }

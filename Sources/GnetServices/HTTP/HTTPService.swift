@@ -36,7 +36,7 @@ public struct HTTPRoute: Sendable {
 }
 
 /// Timeouts and limits of the `http` service.
-public struct HTTPServiceOptions: Sendable {
+public struct HTTPServiceOptions: @unchecked Sendable {
     /// The whole request head must arrive within this (slow clients get 408 and a close).
     public var headerTimeout: Duration = .seconds(20)
     /// An idle keep-alive connection is closed after this.
@@ -44,6 +44,8 @@ public struct HTTPServiceOptions: Sendable {
     /// Largest request body accepted (413 past it).
     public var maxBodySize = 1 << 20
     public var limits = HTTPLimits()
+    /// Where to log requests (Common Log Format); nil = no access log.
+    public var accessLog: AccessLog? = nil
     public init() {}
 }
 
@@ -74,6 +76,10 @@ public final class HTTPService: EventHandler {
         var range: String? = nil
         /// A file being sent with sendfile: descriptor, next offset, bytes left.
         var file: (fd: Int32, offset: Int, remaining: Int)? = nil
+        /// For the access log: the peer (looked up once per connection), the request line.
+        var client: [UInt8] = []
+        var method = ""
+        var minorVersion = 1
     }
 
     public init(routes: [HTTPRoute], options: HTTPServiceOptions = HTTPServiceOptions()) {
@@ -86,9 +92,27 @@ public final class HTTPService: EventHandler {
         scratch.reserveCapacity(4096)
     }
 
+    public func onBoot(_ engine: Engine) -> Action {
+        guard let log = options.accessLog else { return .none }
+        let loop = engine.eventLoop
+        func tick() {
+            log.flush()
+            loop.schedule(after: .seconds(1)) { tick() }
+        }
+        loop.schedule(after: .seconds(1)) { tick() }
+        return .none
+    }
+
+    public func onShutdown(_ engine: Engine) { options.accessLog?.flush() }
+
     public func onOpen(_ c: Conn) -> Action {
         let x = Exchange()
         c.context = x
+        if options.accessLog != nil {
+            let peer = c.remoteAddress?.description ?? "-"
+            x.client = Array((peer.hasPrefix("[") ? String(peer[peer.index(after: peer.startIndex)..<(peer.lastIndex(of: "]") ?? peer.endIndex)])
+                                                : String(peer.prefix { $0 != ":" })).utf8)
+        }
         x.deadline = monotonicNow() + options.headerTimeout.nanoseconds
         watch(c, x, at: x.deadline)
         return .none
@@ -171,6 +195,8 @@ public final class HTTPService: EventHandler {
         x.deadline = monotonicNow() + options.headerTimeout.nanoseconds  // the body gets a window of its own
         x.route = route(head.target)
         x.target = head.target
+        x.method = head.method
+        x.minorVersion = head.minorVersion
         x.ifModifiedSince = head.ifModifiedSince
         x.range = head.range
         let expectsBody = head.chunked || (head.contentLength ?? 0) > 0
@@ -210,6 +236,7 @@ public final class HTTPService: EventHandler {
 
     /// Adds the response of the current request to the batch and gets ready for the next one.
     private func respond(_ c: Conn, _ x: Exchange) {
+        defer { if x.file == nil { x.method = ""; x.target = "" } }
         x.phase = .head
         let keepAlive = x.keepAlive
         var body: [UInt8] = []
@@ -228,6 +255,8 @@ public final class HTTPService: EventHandler {
         if !keepAlive { scratch += HTTPService.connectionClose }
         scratch += [13, 10]
         if !x.isHead { scratch += body }
+        options.accessLog?.record(client: x.client, method: x.method, target: x.target, minorVersion: x.minorVersion,
+                                  status: x.route >= 0 ? routes[x.route].status : 404, bytes: x.isHead ? 0 : body.count)
         if scratch.count >= 64 * 1024 { flush(c) }
         if keepAlive {
             x.idle = true
@@ -283,6 +312,11 @@ public final class HTTPService: EventHandler {
     /// Ends a head (Date, Connection, blank line), adds a small body, then either sends the
     /// file or goes on to the next request.
     private func finishHead(_ c: Conn, _ x: Exchange, _ head: String, body: String = "", keepFile: (Int32, Int, Int)? = nil) {
+        if let log = options.accessLog {
+            let status = Int(head.dropFirst(9).prefix(3)) ?? 0
+            log.record(client: x.client, method: x.method, target: x.target, minorVersion: x.minorVersion, status: status,
+                       bytes: keepFile?.2 ?? body.utf8.count)
+        }
         scratch += Array(head.utf8)
         scratch += date.header()
         if !x.keepAlive { scratch += HTTPService.connectionClose }
@@ -337,6 +371,7 @@ public final class HTTPService: EventHandler {
 
     private func afterResponse(_ c: Conn, _ x: Exchange) {
         x.phase = .head
+        x.method = ""; x.target = ""
         if x.keepAlive {
             x.idle = true
             x.deadline = monotonicNow() + options.keepaliveTimeout.nanoseconds
@@ -349,6 +384,10 @@ public final class HTTPService: EventHandler {
     /// Answers `status` with a short text and closes the connection.
     private func fail(_ c: Conn, _ status: Int, _ reason: String) {
         flush(c)  // earlier pipelined responses first
+        if let log = options.accessLog, let x = c.context as? Exchange {
+            log.record(client: x.client, method: x.method.isEmpty ? "-" : x.method, target: x.target.isEmpty ? "-" : x.target,
+                       minorVersion: x.minorVersion, status: status, bytes: 0)
+        }
         if let x = c.context as? Exchange { x.phase = .head }
         let body = "\(status) \(HTTPService.reason(status)): \(reason)\n"
         var text = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n"
