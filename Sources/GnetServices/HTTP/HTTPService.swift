@@ -56,7 +56,11 @@ public struct HTTPServiceOptions: @unchecked Sendable {
 public final class HTTPService: EventHandler {
     private let routes: [(prefix: [UInt8], head: [UInt8], body: [UInt8], status: Int, files: StaticFiles?)]
     private let options: HTTPServiceOptions
+    /// The timeouts in nanoseconds, converted once (Duration arithmetic is 128-bit).
+    private let headerTimeoutNanos: Int64
+    private let keepaliveTimeoutNanos: Int64
     private let date = HTTPDate()
+    /// Only the loop thread touches the service: no dynamic exclusivity checks.
     private var scratch: [UInt8] = []
 
     /// Per-connection progress.
@@ -89,6 +93,8 @@ public final class HTTPService: EventHandler {
             return (Array(r.prefix.utf8), Array(head.utf8), r.body, r.status, r.root.flatMap { StaticFiles(root: $0) })
         }
         self.options = options
+        headerTimeoutNanos = options.headerTimeout.nanoseconds
+        keepaliveTimeoutNanos = options.keepaliveTimeout.nanoseconds
         scratch.reserveCapacity(4096)
     }
 
@@ -113,7 +119,7 @@ public final class HTTPService: EventHandler {
             x.client = Array((peer.hasPrefix("[") ? String(peer[peer.index(after: peer.startIndex)..<(peer.lastIndex(of: "]") ?? peer.endIndex)])
                                                 : String(peer.prefix { $0 != ":" })).utf8)
         }
-        x.deadline = monotonicNow() + options.headerTimeout.nanoseconds
+        x.deadline = monotonicNow() + headerTimeoutNanos
         watch(c, x, at: x.deadline)
         return .none
     }
@@ -150,7 +156,7 @@ public final class HTTPService: EventHandler {
                 if x.idle {
                     // A new request has begun: its head must arrive within the header timeout.
                     x.idle = false
-                    x.deadline = monotonicNow() + options.headerTimeout.nanoseconds
+                    x.deadline = monotonicNow() + headerTimeoutNanos
                 }
                 switch HTTPHeadParser.parse(view, limits: options.limits) {
                 case .incomplete:
@@ -192,7 +198,7 @@ public final class HTTPService: EventHandler {
     private func start(_ c: Conn, _ x: Exchange, _ head: HTTPRequestHead) -> Bool {
         x.keepAlive = head.keepAlive
         x.isHead = head.method == "HEAD"
-        x.deadline = monotonicNow() + options.headerTimeout.nanoseconds  // the body gets a window of its own
+        x.deadline = monotonicNow() + headerTimeoutNanos  // the body gets a window of its own
         x.route = route(head.target)
         x.target = head.target
         x.method = head.method
@@ -260,7 +266,7 @@ public final class HTTPService: EventHandler {
         if scratch.count >= 64 * 1024 { flush(c) }
         if keepAlive {
             x.idle = true
-            x.deadline = monotonicNow() + options.keepaliveTimeout.nanoseconds
+            x.deadline = monotonicNow() + keepaliveTimeoutNanos
         } else {
             flush(c)
             c.close()
@@ -374,7 +380,7 @@ public final class HTTPService: EventHandler {
         x.method = ""; x.target = ""
         if x.keepAlive {
             x.idle = true
-            x.deadline = monotonicNow() + options.keepaliveTimeout.nanoseconds
+            x.deadline = monotonicNow() + keepaliveTimeoutNanos
         } else {
             flush(c)
             c.close()
