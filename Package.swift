@@ -30,7 +30,7 @@ let package = Package(
         // sd_notify and socket activation from libsystemd (Debian: libsystemd-dev).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // Protocol handlers served by gnetd, and worked examples of the library.
-        .target(name: "GnetServices", dependencies: ["Gnet"]),
+        .target(name: "GnetServices", dependencies: ["Gnet", "CGnetLinux"]),
         // The daemon: configuration, supervisor, workers, stats page, control protocol, systemd glue.
         .target(
             name: "GnetDaemon",

@@ -55,6 +55,22 @@ import Testing
         #expect(Interest.edgeTriggered == gnet_EPOLLET())
     }
 
+    @Test func hugeDurationsSaturateInsteadOfOverflowing() throws {
+        #expect(Duration.seconds(Int64.max).nanoseconds == Int64.max / 4)
+        #expect(Duration.seconds(-Int64.max).nanoseconds == -(Int64.max / 4))
+        #expect(Duration.milliseconds(1500).nanoseconds == 1_500_000_000)
+        // An engine whose timeouts are effectively "never" must still arm them without trapping.
+        var o = Options()
+        o.idleTimeout = .seconds(Int64.max)
+        o.closeFlushTimeout = .seconds(Int64.max)
+        let engine = try Engine(handler: try EchoHandler(), listen: ["tcp://127.0.0.1:0"], options: o)
+        try withRunningEngine(engine) { e in
+            let s = try TestSocket(e.addresses[0])
+            try s.send("still fine")
+            #expect(try s.receive(exactly: 10) == Array("still fine".utf8))
+        }
+    }
+
     @Test func poolReusesStorage() {
         let pool = BufferPool()
         let a = pool.take(capacity: 4096)

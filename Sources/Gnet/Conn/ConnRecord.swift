@@ -48,8 +48,6 @@ struct ConnRecord {
     var readPaused = false
     /// The handler asked (`notifyWritable`) for `onWritable` once the socket can take bytes.
     var wantWritable = false
-    /// Close once the outbound buffer is empty.
-    var closeWhenFlushed = false
     /// Queued for an extra `onTraffic` (wake, or an edge-triggered chunk limit).
     var scheduled = false
     /// The scheduled turn must read the socket again (edge-triggered chunk limit, resumed reading).

@@ -367,7 +367,6 @@ extension EventLoop {
         r.pointee.phase = .free
         r.pointee.interest = 0
         r.pointee.readPaused = false
-        r.pointee.closeWhenFlushed = false
         r.pointee.scheduled = false
         r.pointee.readPending = false
         r.pointee.wantWritable = false

@@ -72,11 +72,12 @@ public struct Options: Sendable {
 }
 
 extension Duration {
-    /// Whole nanoseconds, saturating.
-    var nanoseconds: Int64 {
+    /// Whole nanoseconds, saturating at ±`Int64.max / 4` (about 73 years), so that adding it to
+    /// a monotonic clock reading can never overflow, however large a configured timeout is.
+    public var nanoseconds: Int64 {
+        let limit = Int64.max / 4
         let (s, a) = components
-        let (ns, o) = s.multipliedReportingOverflow(by: 1_000_000_000)
-        if o { return s < 0 ? .min : .max }
-        return ns &+ a / 1_000_000_000
+        guard s < limit / 1_000_000_000, s > -(limit / 1_000_000_000) else { return s < 0 ? -limit : limit }
+        return s * 1_000_000_000 + a / 1_000_000_000
     }
 }

@@ -50,7 +50,6 @@ public final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) var groupLimits: [(writeCap: Int, idleNanos: Int64, maxConnections: Int)] = []
     /// Listeners stopped for good (draining): not re-armed after an accept pause.
     @exclusivity(unchecked) var acceptingStopped = false
-    @exclusivity(unchecked) var acceptErrorLogged = false
     @exclusivity(unchecked) var loggedAcceptPause = false
     /// Descriptors watched for readability outside the connection machinery (`watchReadable`).
     @exclusivity(unchecked) var watched: [Int32: () -> Void] = [:]
@@ -355,8 +354,6 @@ public final class EventLoop: @unchecked Sendable {
         if timers.count == 1 { now = gnet_monotonic_ns() }
     }
 
-    /// Stops the loop after the current iteration (loop thread).
-    func requestStop() { stopping = true }
 
     private func shutDown() {
         stopping = true

@@ -40,7 +40,7 @@ public final class Supervisor: EventHandler {
     var respawnPending: Set<Int> = []
 
     struct RetiredTotals {
-        var accepted: UInt64 = 0, closed: UInt64 = 0, rejected: UInt64 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, errors: UInt64 = 0
+        var accepted: UInt64 = 0, rejected: UInt64 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, errors: UInt64 = 0
     }
 
     /// A reload waiting for its new generation to report ready.
@@ -68,7 +68,7 @@ public final class Supervisor: EventHandler {
         workerCount = config.resolvedWorkers
         _ = try sockets.prepare(config, workers: workerCount)
         let control = try bindControlSocket(config.control)
-        engine = try Engine(handler: self, listeners: [control], options: Self.loopOptions(logger: log))
+        engine = try Engine(handler: self, listeners: [control], options: Self.loopOptions())
         try engine.handleSignals([SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGUSR1]) { [unowned self] sig in self.signal(sig) }
         try engine.run()
         sockets.closeAll()
@@ -78,7 +78,8 @@ public final class Supervisor: EventHandler {
 
     var lastStartFailed = false
 
-    static func loopOptions(logger: Logger) -> Options {
+    /// The supervisor's own loop: a bounded number of control clients, idle ones dropped.
+    static func loopOptions() -> Options {
         var o = Options()
         o.maxConnections = 256  // control clients
         o.idleTimeout = .seconds(300)
@@ -185,7 +186,6 @@ public final class Supervisor: EventHandler {
             let w = workers.remove(at: i)
             let c = page.counters(w.statsSlot)
             retired.accepted &+= c.connectionsAccepted
-            retired.closed &+= c.connectionsAccepted  // every connection it accepted is closed now
             retired.rejected &+= c.connectionsRejected
             retired.bytesIn &+= c.bytesIn
             retired.bytesOut &+= c.bytesOut

@@ -177,7 +177,7 @@ final class WorkerChannel: EventHandler {
         draining = true
         page.setState(slot, .draining)
         loop.stopAccepting()
-        let deadline = gnet_monotonic_ns() + drainTimeout.nanosecondsClamped
+        let deadline = gnet_monotonic_ns() + drainTimeout.nanoseconds
         func check() {
             if loop.connectionCount <= 0 || gnet_monotonic_ns() >= deadline {
                 engine.stop()
@@ -189,9 +189,3 @@ final class WorkerChannel: EventHandler {
     }
 }
 
-extension Duration {
-    var nanosecondsClamped: Int64 {
-        let (s, a) = components
-        return s > 9_000_000_000 ? Int64.max / 2 : s * 1_000_000_000 + a / 1_000_000_000
-    }
-}

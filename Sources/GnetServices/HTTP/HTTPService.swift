@@ -1,22 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CGnetLinux
 import Gnet
-
-/// Monotonic time in nanoseconds.
-@inline(__always)
-func monotonicNow() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, a) = components
-        return s * 1_000_000_000 + a / 1_000_000_000
-    }
-}
 
 /// A fixed response served for every request whose path starts with `prefix` (the longest
 /// matching prefix wins; `/` catches the rest). Every method is answered; a request body is
@@ -119,7 +105,7 @@ public final class HTTPService: EventHandler {
             x.client = Array((peer.hasPrefix("[") ? String(peer[peer.index(after: peer.startIndex)..<(peer.lastIndex(of: "]") ?? peer.endIndex)])
                                                 : String(peer.prefix { $0 != ":" })).utf8)
         }
-        x.deadline = monotonicNow() + headerTimeoutNanos
+        x.deadline = gnet_monotonic_ns() + headerTimeoutNanos
         watch(c, x, at: x.deadline)
         return .none
     }
@@ -130,9 +116,9 @@ public final class HTTPService: EventHandler {
     private func watch(_ c: Conn, _ x: Exchange, at deadline: Int64) {
         let id = c.id
         let loop = c.eventLoop
-        loop.schedule(after: .nanoseconds(max(0, deadline - monotonicNow()))) { [weak x] in
+        loop.schedule(after: .nanoseconds(max(0, deadline - gnet_monotonic_ns()))) { [weak x] in
             guard let x, let c = loop.conn(id) else { return }
-            if monotonicNow() < x.deadline || x.file != nil {
+            if gnet_monotonic_ns() < x.deadline || x.file != nil {
                 self.watch(c, x, at: x.deadline)
                 return
             }
@@ -156,7 +142,7 @@ public final class HTTPService: EventHandler {
                 if x.idle {
                     // A new request has begun: its head must arrive within the header timeout.
                     x.idle = false
-                    x.deadline = monotonicNow() + headerTimeoutNanos
+                    x.deadline = gnet_monotonic_ns() + headerTimeoutNanos
                 }
                 switch HTTPHeadParser.parse(view, limits: options.limits) {
                 case .incomplete:
@@ -198,7 +184,7 @@ public final class HTTPService: EventHandler {
     private func start(_ c: Conn, _ x: Exchange, _ head: HTTPRequestHead) -> Bool {
         x.keepAlive = head.keepAlive
         x.isHead = head.method == "HEAD"
-        x.deadline = monotonicNow() + headerTimeoutNanos  // the body gets a window of its own
+        x.deadline = gnet_monotonic_ns() + headerTimeoutNanos  // the body gets a window of its own
         x.route = route(head.target)
         x.target = head.target
         x.method = head.method
@@ -266,7 +252,7 @@ public final class HTTPService: EventHandler {
         if scratch.count >= 64 * 1024 { flush(c) }
         if keepAlive {
             x.idle = true
-            x.deadline = monotonicNow() + keepaliveTimeoutNanos
+            x.deadline = gnet_monotonic_ns() + keepaliveTimeoutNanos
         } else {
             flush(c)
             c.close()
@@ -380,7 +366,7 @@ public final class HTTPService: EventHandler {
         x.method = ""; x.target = ""
         if x.keepAlive {
             x.idle = true
-            x.deadline = monotonicNow() + keepaliveTimeoutNanos
+            x.deadline = gnet_monotonic_ns() + keepaliveTimeoutNanos
         } else {
             flush(c)
             c.close()
