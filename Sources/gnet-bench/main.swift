@@ -12,6 +12,7 @@ usage:
   gnet-bench load --port P [--host H] [--connections N] [--size B] [--depth D]
                   [--duration S | --messages M] [--cpu C]
   gnet-bench serve [--port P] [--cpu C] [--edge-triggered]
+  gnet-bench serve-http [--port P] [--cpu C] [--access-log PATH]
   gnet-bench codec [--frames N] [--rounds R]
 """
 
@@ -72,6 +73,12 @@ func runMain() -> Int32 {
         let cpu = f.int("cpu", -1, min: -1, max: 1023)
         f.finish()
         return serveEcho(port: port, cpu: cpu, edgeTriggered: f.switches.contains("edge-triggered"))
+    case "serve-http":
+        let port = f.int("port", 0, max: 65535)
+        let cpu = f.int("cpu", -1, min: -1, max: 1023)
+        let log = f.string("access-log")
+        f.finish()
+        return serveHTTP(port: port, cpu: cpu, accessLog: log)
     case "load":
         var c = LoadGenerator.Config()
         c.host = f.string("host") ?? "127.0.0.1"

@@ -20,8 +20,31 @@ public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String { "\(status): \(reason)" }
 }
 
-/// The parts of a request head the server acts on. Parsing copies only the method, target and
-/// the few header values it interprets; other headers are validated and skipped.
+/// What a request head declares, as positions in the head's own bytes: everything the server
+/// acts on, found without copying or allocating (the per-request path of `HTTPService`).
+/// Ranges are byte offsets from the start of the head.
+public struct HTTPHeadLayout: Equatable, Sendable {
+    public var method: Range<Int> = 0..<0
+    public var target: Range<Int> = 0..<0
+    /// The method is `HEAD` (the response has no body).
+    public var isHEAD = false
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    public var minorVersion = 1
+    public var host: Range<Int>? = nil
+    /// The declared body length; nil when none was declared.
+    public var contentLength: Int? = nil
+    public var chunked = false
+    /// Whether the connection stays open after the response (version default, then `Connection`).
+    public var keepAlive = true
+    public var expectContinue = false
+    public var ifModifiedSince: Range<Int>? = nil
+    public var range: Range<Int>? = nil
+    public var headerCount = 0
+    public init() {}
+}
+
+/// The parts of a request head the server acts on, as strings (`HTTPHeadLayout` resolved
+/// against the head's bytes).
 public struct HTTPRequestHead: Equatable, Sendable {
     public var method = ""
     public var target = ""
@@ -38,6 +61,22 @@ public struct HTTPRequestHead: Equatable, Sendable {
     public var range: String? = nil
     public var headerCount = 0
     public init() {}
+
+    /// The head whose bytes are `bytes` and whose layout is `layout`.
+    public init(_ layout: HTTPHeadLayout, in bytes: UnsafeRawBufferPointer) {
+        func text(_ r: Range<Int>) -> String { String(decoding: bytes[r], as: UTF8.self) }
+        method = text(layout.method)
+        target = text(layout.target)
+        minorVersion = layout.minorVersion
+        host = layout.host.map(text)
+        contentLength = layout.contentLength
+        chunked = layout.chunked
+        keepAlive = layout.keepAlive
+        expectContinue = layout.expectContinue
+        ifModifiedSince = layout.ifModifiedSince.map(text)
+        range = layout.range.map(text)
+        headerCount = layout.headerCount
+    }
 }
 
 /// Result of looking at the buffered bytes of a connection.
@@ -49,187 +88,246 @@ public enum HTTPHeadParseResult: Equatable, Sendable {
     case failed(HTTPParseError)
 }
 
+/// Result of `HTTPHeadParser.scan`: the layout itself is written to the caller's variable.
+public enum HTTPHeadScanResult: Equatable, Sendable {
+    /// The head is not complete yet (and within the limits so far).
+    case incomplete
+    /// A whole head of `length` bytes.
+    case complete(length: Int)
+    case failed(HTTPParseError)
+}
+
 /// An HTTP/1.x request-head parser that refuses, never guesses: obsolete line folding, space
 /// before a colon, bare CR, conflicting or malformed lengths, `Content-Length` together with
 /// `Transfer-Encoding`, and unknown transfer codings are errors (the smuggling defences of
 /// RFC 9112 §6.3 and §11.2). Lines end in CRLF (a lone LF is accepted, as RFC 9112 §2.2 allows).
+/// Only complete lines are judged, so any prefix of a valid head is `incomplete`, never an error.
 public enum HTTPHeadParser {
+    /// Parses and copies the parts into strings (tests, tools, cold paths).
     public static func parse(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits = HTTPLimits()) -> HTTPHeadParseResult {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return .incomplete }
-        let n = bytes.count
-        var head = HTTPRequestHead()
-        var lineStart = 0
-        var lineNumber = 0
-        var sawConnection: String? = nil
-        var transferEncoding: String? = nil
-        while true {
-            let searchEnd = min(n, limits.maxHead)
-            guard lineStart < searchEnd, let nlPtr = memchr(base + lineStart, 0x0A, searchEnd - lineStart) else {
-                if lineNumber == 0 && n > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
-                if n >= limits.maxHead { return .failed(.init(status: 431, reason: "request head too large")) }
-                return .incomplete
-            }
-            let nl = UnsafeRawPointer(nlPtr) - base
-            var lineEnd = nl
-            if lineEnd > lineStart && bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-            let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])
-            if line.contains(0x0D) { return .failed(.init(status: 400, reason: "bare CR in the request head")) }
-            if lineNumber == 0 {
-                if line.isEmpty && lineStart == 0 {
-                    // RFC 9112 §2.2: ignore at least one empty line before the request line.
-                    lineStart = nl + 1
-                    if lineStart > 4 { return .failed(.init(status: 400, reason: "empty lines before the request")) }
-                    continue
-                }
-                if line.count > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
-                if let e = parseRequestLine(line, into: &head) { return .failed(e) }
-            } else if line.isEmpty {
-                // End of the head: settle the body framing.
-                if let te = transferEncoding {
-                    if head.contentLength != nil { return .failed(.init(status: 400, reason: "both Content-Length and Transfer-Encoding")) }
-                    guard te == "chunked" else { return .failed(.init(status: 501, reason: "unsupported transfer coding \"\(te)\"")) }
-                    head.chunked = true
-                }
-                if head.minorVersion == 1 && head.host == nil { return .failed(.init(status: 400, reason: "HTTP/1.1 request without Host")) }
-                if let c = sawConnection {
-                    let tokens = c.split(separator: ",").map { $0.trimmingCharacters() }
-                    if tokens.contains("close") { head.keepAlive = false } else if tokens.contains("keep-alive") { head.keepAlive = true }
-                }
-                return .complete(head, length: nl + 1)
-            } else {
-                head.headerCount += 1
-                if head.headerCount > limits.maxHeaders { return .failed(.init(status: 431, reason: "too many header fields")) }
-                if line[0] == 0x20 || line[0] == 0x09 { return .failed(.init(status: 400, reason: "obsolete line folding")) }
-                guard let colon = line.firstIndex(of: 0x3A), colon > 0 else { return .failed(.init(status: 400, reason: "header field without a name")) }
-                let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
-                guard name.allSatisfy(isTokenByte) else { return .failed(.init(status: 400, reason: "invalid header field name")) }
-                let value = trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
-                if value.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 == 0x7F }) {
-                    return .failed(.init(status: 400, reason: "control character in a header value"))
-                }
-                switch headerKind(name) {
-                case .host:
-                    if head.host != nil { return .failed(.init(status: 400, reason: "more than one Host")) }
-                    head.host = String(decoding: value, as: UTF8.self)
-                case .contentLength:
-                    // A list of identical values is tolerated (RFC 9110 §8.6); anything else is refused.
-                    var parsed: Int? = nil
-                    var partStart = 0
-                    while partStart <= value.count {
-                        let partEnd = value[partStart...].firstIndex(of: 0x2C) ?? value.count
-                        let digits = trimmed(UnsafeRawBufferPointer(rebasing: value[partStart..<partEnd]))
-                        partStart = partEnd + 1
-                        guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-                            return .failed(.init(status: 400, reason: "invalid Content-Length"))
-                        }
-                        let v = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-                        if let p = parsed, p != v { return .failed(.init(status: 400, reason: "conflicting Content-Length values")) }
-                        parsed = v
-                    }
-                    if let existing = head.contentLength, existing != parsed { return .failed(.init(status: 400, reason: "conflicting Content-Length headers")) }
-                    head.contentLength = parsed
-                case .transferEncoding:
-                    let v = String(decoding: value, as: UTF8.self).lowercased()
-                    transferEncoding = transferEncoding.map { $0 + ", " + v } ?? v
-                case .connection:
-                    let v = String(decoding: value, as: UTF8.self).lowercased()
-                    sawConnection = sawConnection.map { $0 + "," + v } ?? v
-                case .expect:
-                    if String(decoding: value, as: UTF8.self).lowercased() == "100-continue" { head.expectContinue = true }
-                case .ifModifiedSince:
-                    head.ifModifiedSince = String(decoding: value, as: UTF8.self)
-                case .range:
-                    head.range = String(decoding: value, as: UTF8.self)
-                case .other:
-                    break
-                }
-            }
-            lineNumber += 1
-            lineStart = nl + 1
+        var layout = HTTPHeadLayout()
+        switch scan(bytes, limits: limits, into: &layout) {
+        case .incomplete: return .incomplete
+        case .failed(let e): return .failed(e)
+        case .complete(let length): return .complete(HTTPRequestHead(layout, in: bytes), length: length)
         }
     }
 
-    private static func parseRequestLine(_ line: UnsafeRawBufferPointer, into head: inout HTTPRequestHead) -> HTTPParseError? {
-        guard let sp1 = line.firstIndex(of: 0x20) else { return .init(status: 400, reason: "malformed request line") }
-        let rest = UnsafeRawBufferPointer(rebasing: line[(sp1 + 1)...])
-        guard let sp2r = rest.firstIndex(of: 0x20) else { return .init(status: 400, reason: "malformed request line") }
-        let method = UnsafeRawBufferPointer(rebasing: line[0..<sp1])
-        let target = UnsafeRawBufferPointer(rebasing: rest[0..<sp2r])
-        let version = UnsafeRawBufferPointer(rebasing: rest[(sp2r + 1)...])
-        guard !method.isEmpty, !target.isEmpty, !version.contains(0x20) else { return .init(status: 400, reason: "malformed request line") }
-        guard method.allSatisfy(isTokenByte) else { return .init(status: 400, reason: "invalid method") }
-        guard target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return .init(status: 400, reason: "invalid request target") }
-        guard target[0] == 0x2F || (target.count == 1 && target[0] == 0x2A) || hasPrefix(target, "http://") || hasPrefix(target, "https://") else {
+    /// Finds the head at the start of `bytes` and writes where its parts are into `layout`:
+    /// memchr per line and one pass over each line's bytes, no allocation unless it fails.
+    public static func scan(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits, into layout: inout HTTPHeadLayout) -> HTTPHeadScanResult {
+        guard let raw = bytes.baseAddress, bytes.count > 0 else { return .incomplete }
+        let p = raw.assumingMemoryBound(to: UInt8.self)
+        let n = bytes.count
+        let searchEnd = min(n, limits.maxHead)
+        layout = HTTPHeadLayout()
+        var lineStart = 0
+        var sawRequestLine = false
+        var connectionClose = false, connectionKeepAlive = false
+        var transferEncoding: Range<Int>? = nil
+        var transferEncodings = 0
+        while true {
+            guard lineStart < searchEnd, let found = memchr(p + lineStart, 0x0A, searchEnd - lineStart) else {
+                if !sawRequestLine && n > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
+                if n >= limits.maxHead { return .failed(.init(status: 431, reason: "request head too large")) }
+                return .incomplete
+            }
+            let nl = UnsafeRawPointer(found) - raw
+            var lineEnd = nl
+            if lineEnd > lineStart && p[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+            defer { lineStart = nl + 1 }
+            if !sawRequestLine {
+                if lineEnd == lineStart {
+                    // RFC 9112 §2.2: ignore at least one empty line before the request line.
+                    if nl + 1 > 4 { return .failed(.init(status: 400, reason: "empty lines before the request")) }
+                    continue
+                }
+                if lineEnd - lineStart > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
+                if let e = requestLine(p, lineStart, lineEnd, into: &layout) { return .failed(e) }
+                sawRequestLine = true
+                continue
+            }
+            if lineEnd == lineStart {
+                // End of the head: settle the body framing.
+                if let te = transferEncoding {
+                    if layout.contentLength != nil { return .failed(.init(status: 400, reason: "both Content-Length and Transfer-Encoding")) }
+                    guard transferEncodings == 1, equalsIgnoringCase(p, te, "chunked") else {
+                        let shown = transferEncodings == 1 ? String(decoding: bytes[te], as: UTF8.self) : "more than one Transfer-Encoding"
+                        return .failed(.init(status: 501, reason: "unsupported transfer coding \"\(shown)\""))
+                    }
+                    layout.chunked = true
+                }
+                if layout.minorVersion == 1 && layout.host == nil { return .failed(.init(status: 400, reason: "HTTP/1.1 request without Host")) }
+                if connectionClose { layout.keepAlive = false } else if connectionKeepAlive { layout.keepAlive = true }
+                return .complete(length: nl + 1)
+            }
+            layout.headerCount += 1
+            if layout.headerCount > limits.maxHeaders { return .failed(.init(status: 431, reason: "too many header fields")) }
+            if p[lineStart] == 0x20 || p[lineStart] == 0x09 { return .failed(.init(status: 400, reason: "obsolete line folding")) }
+            var colon = lineStart
+            while colon < lineEnd && isTokenByte(p[colon]) { colon += 1 }
+            guard colon < lineEnd, p[colon] == 0x3A, colon > lineStart else {
+                if colon < lineEnd && p[colon] == 0x0D { return .failed(.init(status: 400, reason: "bare CR in the request head")) }
+                return .failed(.init(status: 400, reason: colon == lineStart ? "header field without a name" : "invalid header field name"))
+            }
+            var lo = colon + 1, hi = lineEnd
+            while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
+            while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
+            var i = lo
+            while i < hi {
+                let b = p[i]
+                if (b < 0x20 && b != 0x09) || b == 0x7F {
+                    return .failed(.init(status: 400, reason: b == 0x0D ? "bare CR in the request head" : "control character in a header value"))
+                }
+                i += 1
+            }
+            let value = lo..<hi
+            switch headerKind(p, lineStart, colon) {
+            case .host:
+                if layout.host != nil { return .failed(.init(status: 400, reason: "more than one Host")) }
+                layout.host = value
+            case .contentLength:
+                guard let length = contentLength(p, value) else { return .failed(.init(status: 400, reason: "invalid Content-Length")) }
+                if length < 0 { return .failed(.init(status: 400, reason: "conflicting Content-Length values")) }
+                if let existing = layout.contentLength, existing != length { return .failed(.init(status: 400, reason: "conflicting Content-Length headers")) }
+                layout.contentLength = length
+            case .transferEncoding:
+                if transferEncoding == nil { transferEncoding = value }
+                transferEncodings += 1
+            case .connection:
+                forEachToken(p, value) { t in
+                    if equalsIgnoringCase(p, t, "close") { connectionClose = true }
+                    if equalsIgnoringCase(p, t, "keep-alive") { connectionKeepAlive = true }
+                }
+            case .expect:
+                if equalsIgnoringCase(p, value, "100-continue") { layout.expectContinue = true }
+            case .ifModifiedSince:
+                layout.ifModifiedSince = value
+            case .range:
+                layout.range = value
+            case .other:
+                break
+            }
+        }
+    }
+
+    /// `METHOD SP target SP HTTP/1.x`, each part checked in one pass.
+    private static func requestLine(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into layout: inout HTTPHeadLayout) -> HTTPParseError? {
+        var i = start
+        while i < end && isTokenByte(p[i]) { i += 1 }
+        guard i < end, p[i] == 0x20 else {
+            return .init(status: 400, reason: i == end || p[i] == 0x20 ? "malformed request line" : (p[i] == 0x0D ? "bare CR in the request head" : "invalid method"))
+        }
+        guard i > start else { return .init(status: 400, reason: "malformed request line") }
+        let method = start..<i
+        i += 1
+        let targetStart = i
+        while i < end && p[i] > 0x20 && p[i] < 0x7F { i += 1 }
+        guard i < end, p[i] == 0x20, i > targetStart else {
+            return .init(status: 400, reason: i == end || i == targetStart ? "malformed request line" : "invalid request target")
+        }
+        let target = targetStart..<i
+        i += 1
+        let version = i..<end
+        guard p[targetStart] == 0x2F || (target.count == 1 && p[targetStart] == 0x2A)
+                || hasPrefix(p, target, "http://") || hasPrefix(p, target, "https://") else {
             return .init(status: 400, reason: "invalid request target")
         }
-        if equals(version, "HTTP/1.1") {
-            head.minorVersion = 1; head.keepAlive = true
-        } else if equals(version, "HTTP/1.0") {
-            head.minorVersion = 0; head.keepAlive = false
-        } else if hasPrefix(version, "HTTP/") && version.count == 8 && version[5] >= 0x30 && version[5] <= 0x39 {
+        if equals(p, version, "HTTP/1.1") {
+            layout.minorVersion = 1; layout.keepAlive = true
+        } else if equals(p, version, "HTTP/1.0") {
+            layout.minorVersion = 0; layout.keepAlive = false
+        } else if version.count == 8 && hasPrefix(p, version, "HTTP/") && p[version.lowerBound + 5] >= 0x30 && p[version.lowerBound + 5] <= 0x39 {
             return .init(status: 505, reason: "HTTP version not supported")
         } else {
             return .init(status: 400, reason: "malformed HTTP version")
         }
-        head.method = String(decoding: method, as: UTF8.self)   // short strings stay inline: no allocation
-        head.target = String(decoding: target, as: UTF8.self)
+        layout.method = method
+        layout.target = target
+        layout.isHEAD = equals(p, method, "HEAD")
         return nil
     }
 
-    static func equals(_ b: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
-        b.count == s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, b.count) == 0
+    /// A `Content-Length` value: digits, or a list of identical digit strings (RFC 9110 §8.6).
+    /// nil when malformed, -1 when the list's values differ.
+    private static func contentLength(_ p: UnsafePointer<UInt8>, _ value: Range<Int>) -> Int? {
+        var parsed: Int? = nil
+        var conflicting = false
+        var malformed = false
+        var part = value.lowerBound
+        while part <= value.upperBound {
+            var end = part
+            while end < value.upperBound && p[end] != 0x2C { end += 1 }
+            var lo = part, hi = end
+            while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
+            while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
+            if lo == hi || hi - lo > 18 { malformed = true; break }
+            var v = 0
+            for k in lo..<hi {
+                guard p[k] >= 0x30 && p[k] <= 0x39 else { malformed = true; break }
+                v = v * 10 + Int(p[k] - 0x30)
+            }
+            if malformed { break }
+            if let existing = parsed, existing != v { conflicting = true }
+            parsed = v
+            part = end + 1
+        }
+        if malformed { return nil }
+        return conflicting ? -1 : parsed
     }
 
-    static func hasPrefix(_ b: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
-        b.count >= s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, s.utf8CodeUnitCount) == 0
+    /// Calls `body` with each comma-separated token of `value`, trimmed.
+    private static func forEachToken(_ p: UnsafePointer<UInt8>, _ value: Range<Int>, _ body: (Range<Int>) -> Void) {
+        var start = value.lowerBound
+        while start <= value.upperBound {
+            var end = start
+            while end < value.upperBound && p[end] != 0x2C { end += 1 }
+            var lo = start, hi = end
+            while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
+            while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
+            body(lo..<hi)
+            start = end + 1
+        }
+    }
+
+    static func equals(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
+        r.count == s.utf8CodeUnitCount && memcmp(p + r.lowerBound, s.utf8Start, r.count) == 0
+    }
+
+    static func hasPrefix(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
+        r.count >= s.utf8CodeUnitCount && memcmp(p + r.lowerBound, s.utf8Start, s.utf8CodeUnitCount) == 0
+    }
+
+    /// ASCII case-insensitive equality with a lowercase literal.
+    static func equalsIgnoringCase(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
+        guard r.count == s.utf8CodeUnitCount else { return false }
+        let q = s.utf8Start
+        for i in 0..<r.count where p[r.lowerBound + i] | 0x20 != q[i] { return false }
+        return true
     }
 
     enum HeaderKind { case host, contentLength, transferEncoding, connection, expect, ifModifiedSince, range, other }
 
-    /// Which interpreted header `name` is, compared case-insensitively without allocating.
-    static func headerKind(_ name: UnsafeRawBufferPointer) -> HeaderKind {
-        func same(_ s: StaticString) -> Bool {
-            guard name.count == s.utf8CodeUnitCount else { return false }
-            for i in 0..<name.count where name[i] | 0x20 != s.utf8Start[i] | 0x20 { return false }
-            return true
-        }
+    /// Which interpreted header the name `p[start..<end]` is (case-insensitive, by length first).
+    static func headerKind(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> HeaderKind {
+        let name = start..<end
         switch name.count {
-        case 4: return same("host") ? .host : .other
-        case 5: return same("range") ? .range : .other
-        case 6: return same("expect") ? .expect : .other
-        case 10: return same("connection") ? .connection : .other
-        case 14: return same("content-length") ? .contentLength : .other
-        case 17: return same("transfer-encoding") ? .transferEncoding : (same("if-modified-since") ? .ifModifiedSince : .other)
+        case 4: return equalsIgnoringCase(p, name, "host") ? .host : .other
+        case 5: return equalsIgnoringCase(p, name, "range") ? .range : .other
+        case 6: return equalsIgnoringCase(p, name, "expect") ? .expect : .other
+        case 10: return equalsIgnoringCase(p, name, "connection") ? .connection : .other
+        case 14: return equalsIgnoringCase(p, name, "content-length") ? .contentLength : .other
+        case 17:
+            if equalsIgnoringCase(p, name, "transfer-encoding") { return .transferEncoding }
+            return equalsIgnoringCase(p, name, "if-modified-since") ? .ifModifiedSince : .other
         default: return .other
         }
     }
 
-    /// RFC 9110 token characters.
+    /// RFC 9110 token characters, as two 64-bit masks (bit `b` set when byte `b` is one).
+    @inline(__always)
     static func isTokenByte(_ b: UInt8) -> Bool {
-        switch b {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
-        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: return true
-        default: return false
-        }
-    }
-
-    static func trimmed(_ b: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        var lo = 0, hi = b.count
-        while lo < hi && (b[lo] == 0x20 || b[lo] == 0x09) { lo += 1 }
-        while hi > lo && (b[hi - 1] == 0x20 || b[hi - 1] == 0x09) { hi -= 1 }
-        return UnsafeRawBufferPointer(rebasing: b[lo..<hi])
-    }
-
-    static func lowercased(_ b: UnsafeRawBufferPointer) -> String {
-        String(decoding: b.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
-    }
-}
-
-extension Substring {
-    func trimmingCharacters() -> String {
-        var s = self
-        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
-        while s.last == " " || s.last == "\t" { s = s.dropLast() }
-        return String(s)
+        let low: UInt64 = 0x03ff_6cfa_0000_0000, high: UInt64 = 0x57ff_ffff_c7ff_fffe
+        return b < 64 ? (low >> UInt64(b)) & 1 != 0 : b < 128 && (high >> UInt64(b - 64)) & 1 != 0
     }
 }

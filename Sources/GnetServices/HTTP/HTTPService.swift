@@ -40,48 +40,75 @@ public struct HTTPServiceOptions: @unchecked Sendable {
 /// chunked request bodies; malformed or ambiguous requests get 400 (or 413/414/431/501/505) and
 /// a close; slow heads get 408.
 public final class HTTPService: EventHandler {
-    private let routes: [(prefix: [UInt8], head: [UInt8], body: [UInt8], status: Int, files: StaticFiles?)]
+    /// A route ready to answer. Its whole fixed response (status line, headers, the current
+    /// `Date`, blank line, body) is rebuilt once a second in `LoopState.responses`, so a
+    /// keep-alive answer is one copy into the batch.
+    private struct PreparedRoute {
+        let prefix: [UInt8]
+        let head: [UInt8]
+        let body: [UInt8]
+        let status: Int
+        let files: StaticFiles?
+    }
+    private let routes: [PreparedRoute]
+    private let notFound: PreparedRoute
     private let options: HTTPServiceOptions
     /// The timeouts in nanoseconds, converted once (Duration arithmetic is 128-bit).
     private let headerTimeoutNanos: Int64
     private let keepaliveTimeoutNanos: Int64
     private let date = HTTPDate()
-    /// Only the loop thread touches the service: no dynamic exclusivity checks.
-    private var scratch: [UInt8] = []
+    /// What changes from request to request. The service runs on one loop thread; keeping its
+    /// mutable state behind a pointer spares every request Swift's dynamic exclusivity checks
+    /// on class properties (some 50 instructions each).
+    private struct LoopState {
+        /// Responses gathered during one `onTraffic`, written with one syscall.
+        var batch = ResponseBatch(capacity: 64 * 1024)
+        /// Per route: head + Date + CRLF + body for `second` (one copy answers a request).
+        var responses: [[UInt8]] = []
+        var second = -1
+    }
+    private let state: UnsafeMutablePointer<LoopState>
 
     /// Per-connection progress.
     final class Exchange {
         enum Phase { case head, body(remaining: Int), chunked(ChunkedBodyDecoder) }
         var phase = Phase.head
-        var keepAlive = true
-        var isHead = false
-        var route = 0
         /// Monotonic ns by which the current wait must end.
         var deadline: Int64 = 0
         /// Between requests on a kept-alive connection.
         var idle = false
-        /// The request's target and the headers a file route needs.
-        var target = ""
-        var ifModifiedSince: String? = nil
-        var range: String? = nil
-        /// A file being sent with sendfile: descriptor, next offset, bytes left.
+        /// A request whose body is still arriving: its head bytes and layout, kept for the
+        /// response (copied only for requests with a body).
+        var pendingHead: [UInt8] = []
+        var pendingLayout = HTTPHeadLayout()
+        /// A file being sent with sendfile: descriptor, next offset, bytes left; and whether
+        /// the connection stays open after it.
         var file: (fd: Int32, offset: Int, remaining: Int)? = nil
-        /// For the access log: the peer (looked up once per connection), the request line.
+        var keepAliveAfterFile = true
+        /// For the access log: the peer, looked up once per connection.
         var client: [UInt8] = []
-        var method = ""
-        var minorVersion = 1
     }
 
     public init(routes: [HTTPRoute], options: HTTPServiceOptions = HTTPServiceOptions()) {
-        let sorted = routes.sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
-        self.routes = sorted.map { r in
-            let head = "HTTP/1.1 \(r.status) \(HTTPService.reason(r.status))\r\nServer: gnet\r\nContent-Type: \(r.contentType)\r\nContent-Length: \(r.body.count)\r\n"
-            return (Array(r.prefix.utf8), Array(head.utf8), r.body, r.status, r.root.flatMap { StaticFiles(root: $0) })
+        func prepare(prefix: String, status: Int, contentType: String, body: [UInt8], root: String?) -> PreparedRoute {
+            let head = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
+            return PreparedRoute(prefix: Array(prefix.utf8), head: Array(head.utf8), body: body, status: status, files: root.flatMap { StaticFiles(root: $0) })
         }
+        self.routes = routes.sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
+            .map { prepare(prefix: $0.prefix, status: $0.status, contentType: $0.contentType, body: $0.body, root: $0.root) }
+        notFound = prepare(prefix: "", status: 404, contentType: "text/plain", body: Array("not found\n".utf8), root: nil)
         self.options = options
         headerTimeoutNanos = options.headerTimeout.nanoseconds
         keepaliveTimeoutNanos = options.keepaliveTimeout.nanoseconds
-        scratch.reserveCapacity(4096)
+        state = .allocate(capacity: 1)
+        state.initialize(to: LoopState())
+        state.pointee.responses = Array(repeating: [], count: self.routes.count)
+    }
+
+    deinit {
+        state.pointee.batch.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     public func onBoot(_ engine: Engine) -> Action {
@@ -132,9 +159,17 @@ public final class HTTPService: EventHandler {
 
     public func onTraffic(_ c: Conn) -> Action {
         guard let x = c.context as? Exchange else { return .close }
-        // Responses to pipelined requests are gathered and written with one syscall.
-        scratch.removeAll(keepingCapacity: true)
-        defer { flush(c) }
+        refreshResponses()
+        let now = gnet_monotonic_ns()
+        var answered = false
+        defer {
+            flush(c)
+            // Kept alive and between requests: the idle timeout runs from the last answer.
+            if answered, case .head = x.phase, x.file == nil, c.isOpen {
+                x.idle = true
+                x.deadline = now + keepaliveTimeoutNanos
+            }
+        }
         while c.isOpen && x.file == nil {  // a file in flight holds back pipelined answers
             switch x.phase {
             case .head:
@@ -142,22 +177,31 @@ public final class HTTPService: EventHandler {
                 if x.idle {
                     // A new request has begun: its head must arrive within the header timeout.
                     x.idle = false
-                    x.deadline = gnet_monotonic_ns() + headerTimeoutNanos
+                    x.deadline = now + headerTimeoutNanos
                 }
-                switch HTTPHeadParser.parse(view, limits: options.limits) {
+                var layout = HTTPHeadLayout()
+                switch HTTPHeadParser.scan(view, limits: options.limits, into: &layout) {
                 case .incomplete:
                     return .none
                 case .failed(let e):
                     fail(c, e.status, e.reason)
                     return .none
-                case .complete(let head, let length):
+                case .complete(let length):
+                    let head = UnsafeRawBufferPointer(rebasing: view[0..<length])
+                    let hasBody = layout.chunked || (layout.contentLength ?? 0) > 0
+                    if hasBody {
+                        if !startBody(c, x, layout, head, now: now) { return .none }
+                    } else {
+                        respond(c, x, layout, head)
+                        answered = true
+                    }
                     c.discard(length)
-                    if !start(c, x, head) { return .none }
                 }
             case .body(let remaining):
                 let n = c.discard(remaining)
                 if n < remaining { x.phase = .body(remaining: remaining - n); return .none }
-                respond(c, x)
+                respondToPending(c, x)
+                answered = true
             case .chunked(var decoder):
                 guard let view = try? c.peek() else { return .none }
                 let result = decoder.consume(view)
@@ -167,7 +211,8 @@ public final class HTTPService: EventHandler {
                     x.phase = .chunked(decoder)
                     return .none
                 case .done:
-                    respond(c, x)
+                    respondToPending(c, x)
+                    answered = true
                 case .invalid(let reason):
                     fail(c, 400, reason)
                     return .none
@@ -180,80 +225,93 @@ public final class HTTPService: EventHandler {
         return .none
     }
 
-    /// Routes a parsed head and sets up reading its body. False when the request was refused.
-    private func start(_ c: Conn, _ x: Exchange, _ head: HTTPRequestHead) -> Bool {
-        x.keepAlive = head.keepAlive
-        x.isHead = head.method == "HEAD"
-        x.deadline = gnet_monotonic_ns() + headerTimeoutNanos  // the body gets a window of its own
-        x.route = route(head.target)
-        x.target = head.target
-        x.method = head.method
-        x.minorVersion = head.minorVersion
-        x.ifModifiedSince = head.ifModifiedSince
-        x.range = head.range
-        let expectsBody = head.chunked || (head.contentLength ?? 0) > 0
-        if let length = head.contentLength, length > options.maxBodySize {
+    /// Rebuilds the routes' whole responses when the second (and so the Date) has changed.
+    private func refreshResponses() {
+        let second = time(nil)
+        guard second != state.pointee.second else { return }
+        state.pointee.second = second
+        let dateHeader = date.header()
+        for i in routes.indices where routes[i].files == nil {
+            state.pointee.responses[i] = routes[i].head + dateHeader + [13, 10] + routes[i].body
+        }
+    }
+
+    /// Sets up reading the body of a request (keeping a copy of its head for the response).
+    /// False when the request was refused.
+    private func startBody(_ c: Conn, _ x: Exchange, _ layout: HTTPHeadLayout, _ head: UnsafeRawBufferPointer, now: Int64) -> Bool {
+        x.pendingHead = Array(head)
+        x.pendingLayout = layout
+        x.deadline = now + headerTimeoutNanos  // the body gets a window of its own
+        if let length = layout.contentLength, length > options.maxBodySize {
             fail(c, 413, "request body too large")
             return false
         }
-        if head.expectContinue && expectsBody && head.minorVersion == 1 {
+        if layout.expectContinue && layout.minorVersion == 1 {
             flush(c)
             _ = try? c.write("HTTP/1.1 100 Continue\r\n\r\n")
         }
-        if head.chunked {
+        if layout.chunked {
             x.phase = .chunked(ChunkedBodyDecoder(maxBody: options.maxBodySize))
-        } else if let length = head.contentLength, length > 0 {
-            x.phase = .body(remaining: length)
         } else {
-            respond(c, x)
+            x.phase = .body(remaining: layout.contentLength ?? 0)
         }
         return true
     }
 
-    private func route(_ target: String) -> Int {
-        var target = target
-        return target.withUTF8 { t in
-            let path = t.prefix { $0 != 0x3F }  // without the query
-            for (i, r) in routes.enumerated() where path.starts(with: r.prefix) { return i }
-            return -1
+    /// Answers the request whose body has just been read.
+    private func respondToPending(_ c: Conn, _ x: Exchange) {
+        x.phase = .head
+        let head = x.pendingHead
+        x.pendingHead = []
+        head.withUnsafeBytes { respond(c, x, x.pendingLayout, $0) }
+    }
+
+    private func route(_ head: UnsafeRawBufferPointer, _ layout: HTTPHeadLayout) -> Int {
+        guard let base = head.baseAddress else { return -1 }
+        let target = base + layout.target.lowerBound
+        let query = memchr(target, 0x3F, layout.target.count)
+        let pathLength = query.map { UnsafeRawPointer($0) - target } ?? layout.target.count  // without the query
+        for i in routes.indices where routes[i].prefix.count <= pathLength {
+            if routes[i].prefix.withUnsafeBytes({ $0.isEmpty || memcmp($0.baseAddress!, target, $0.count) == 0 }) { return i }
         }
+        return -1
     }
 
     /// Writes what `respond` gathered.
     private func flush(_ c: Conn) {
-        guard !scratch.isEmpty else { return }
-        _ = try? c.write(scratch)
-        scratch.removeAll(keepingCapacity: true)
+        guard !state.pointee.batch.isEmpty else { return }
+        _ = try? c.write(state.pointee.batch.bytes)
+        state.pointee.batch.removeAll()
     }
 
-    /// Adds the response of the current request to the batch and gets ready for the next one.
-    private func respond(_ c: Conn, _ x: Exchange) {
-        defer { if x.file == nil { x.method = ""; x.target = "" } }
-        x.phase = .head
-        let keepAlive = x.keepAlive
-        var body: [UInt8] = []
-        if x.route >= 0, let files = routes[x.route].files {
-            serveFile(c, x, files, prefixLength: routes[x.route].prefix.count)
+    /// Adds the response to the request `head` to the batch (or starts sending its file).
+    private func respond(_ c: Conn, _ x: Exchange, _ layout: HTTPHeadLayout, _ head: UnsafeRawBufferPointer) {
+        let index = route(head, layout)
+        if index >= 0, let files = routes[index].files {
+            serveFile(c, x, files, prefixLength: routes[index].prefix.count, layout, head)
             return
         }
-        if x.route >= 0 {
-            scratch += routes[x.route].head
-            body = routes[x.route].body
+        let status: Int, bodyCount: Int
+        if layout.keepAlive && index >= 0 {
+            // The common case: the prepared response, whole or (HEAD) without its body.
+            status = routes[index].status
+            bodyCount = routes[index].body.count
+            state.pointee.responses[index].withUnsafeBytes { r in
+                if let p = r.baseAddress { state.pointee.batch.append(p, count: r.count - (layout.isHEAD ? bodyCount : 0)) }
+            }
         } else {
-            body = Array("not found\n".utf8)
-            scratch += Array("HTTP/1.1 404 Not Found\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\n".utf8)
+            let r = index >= 0 ? routes[index] : notFound
+            status = r.status
+            bodyCount = r.body.count
+            state.pointee.batch.append(r.head)
+            state.pointee.batch.append(date.header())
+            if !layout.keepAlive { state.pointee.batch.append(HTTPService.connectionClose) }
+            state.pointee.batch.append("\r\n")
+            if !layout.isHEAD { state.pointee.batch.append(r.body) }
         }
-        scratch += date.header()
-        if !keepAlive { scratch += HTTPService.connectionClose }
-        scratch += [13, 10]
-        if !x.isHead { scratch += body }
-        options.accessLog?.record(client: x.client, method: x.method, target: x.target, minorVersion: x.minorVersion,
-                                  status: x.route >= 0 ? routes[x.route].status : 404, bytes: x.isHead ? 0 : body.count)
-        if scratch.count >= 64 * 1024 { flush(c) }
-        if keepAlive {
-            x.idle = true
-            x.deadline = gnet_monotonic_ns() + keepaliveTimeoutNanos
-        } else {
+        options.accessLog?.record(client: x.client, request: head, layout, status: status, bytes: layout.isHEAD ? 0 : bodyCount)
+        if state.pointee.batch.count >= 64 * 1024 { flush(c) }
+        if !layout.keepAlive {
             flush(c)
             c.close()
         }
@@ -261,66 +319,67 @@ public final class HTTPService: EventHandler {
 
     // MARK: files
 
-    private func serveFile(_ c: Conn, _ x: Exchange, _ files: StaticFiles, prefixLength: Int) {
-        let path = x.target.utf8.prefix { $0 != 0x3F }
+    private func serveFile(_ c: Conn, _ x: Exchange, _ files: StaticFiles, prefixLength: Int, _ layout: HTTPHeadLayout, _ request: UnsafeRawBufferPointer) {
+        func text(_ r: Range<Int>?) -> String? { r.map { String(decoding: request[$0], as: UTF8.self) } }
+        let path = request[layout.target].prefix { $0 != 0x3F }
         let relative = Substring(String(decoding: path.dropFirst(prefixLength), as: UTF8.self))
-        var head = ""
         switch files.open(relative) {
         case .forbidden:
-            plain(c, x, 403, "forbidden\n")
+            plain(c, x, 403, "forbidden\n", layout, request)
         case .notFound:
-            plain(c, x, 404, "not found\n")
+            plain(c, x, 404, "not found\n", layout, request)
         case .file(let fd, let size, let modified, let type):
             let lastModified = StaticFiles.httpDate(modified)
-            if let ims = x.ifModifiedSince.flatMap(StaticFiles.parseHTTPDate), modified <= ims {
+            if let ims = text(layout.ifModifiedSince).flatMap(StaticFiles.parseHTTPDate), modified <= ims {
                 close(fd)
-                head = "HTTP/1.1 304 Not Modified\r\nServer: gnet\r\nLast-Modified: \(lastModified)\r\n"
-                finishHead(c, x, head)
+                finishHead(c, x, 304, "HTTP/1.1 304 Not Modified\r\nServer: gnet\r\nLast-Modified: \(lastModified)\r\n", layout, request)
                 return
             }
-            var first = 0, length = size, status = "200 OK", extra = ""
-            switch StaticFiles.range(x.range, size: size) {
+            var first = 0, length = size, status = 200, extra = ""
+            switch StaticFiles.range(text(layout.range), size: size) {
             case .ignore: break
             case .range(let a, let b):
-                first = a; length = b - a + 1; status = "206 Partial Content"
+                first = a; length = b - a + 1; status = 206
                 extra = "Content-Range: bytes \(a)-\(b)/\(size)\r\n"
             case .unsatisfiable:
                 close(fd)
-                finishHead(c, x, "HTTP/1.1 416 Range Not Satisfiable\r\nServer: gnet\r\nContent-Range: bytes */\(size)\r\nContent-Length: 0\r\n")
+                finishHead(c, x, 416, "HTTP/1.1 416 Range Not Satisfiable\r\nServer: gnet\r\nContent-Range: bytes */\(size)\r\nContent-Length: 0\r\n", layout, request)
                 return
             }
-            head = "HTTP/1.1 \(status)\r\nServer: gnet\r\nContent-Type: \(type)\r\nContent-Length: \(length)\r\nLast-Modified: \(lastModified)\r\nAccept-Ranges: bytes\r\n" + extra
-            finishHead(c, x, head, keepFile: x.isHead || length == 0 ? nil : (fd, first, length))
-            if x.isHead || length == 0 { close(fd) }
+            let head = "HTTP/1.1 \(status) \(status == 206 ? "Partial Content" : "OK")\r\nServer: gnet\r\nContent-Type: \(type)\r\nContent-Length: \(length)\r\nLast-Modified: \(lastModified)\r\nAccept-Ranges: bytes\r\n" + extra
+            let sendsFile = !layout.isHEAD && length > 0
+            finishHead(c, x, status, head, layout, request, file: sendsFile ? (fd, first, length) : nil)
+            if !sendsFile { close(fd) }
         }
     }
 
     /// A short text response on a file route (403/404), connection kept as the client asked.
-    private func plain(_ c: Conn, _ x: Exchange, _ status: Int, _ text: String) {
+    private func plain(_ c: Conn, _ x: Exchange, _ status: Int, _ text: String, _ layout: HTTPHeadLayout, _ request: UnsafeRawBufferPointer) {
         let head = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(text.utf8.count)\r\n"
-        finishHead(c, x, head, body: x.isHead ? "" : text)
+        finishHead(c, x, status, head, layout, request, body: layout.isHEAD ? "" : text)
     }
 
     /// Ends a head (Date, Connection, blank line), adds a small body, then either sends the
     /// file or goes on to the next request.
-    private func finishHead(_ c: Conn, _ x: Exchange, _ head: String, body: String = "", keepFile: (Int32, Int, Int)? = nil) {
-        if let log = options.accessLog {
-            let status = Int(head.dropFirst(9).prefix(3)) ?? 0
-            log.record(client: x.client, method: x.method, target: x.target, minorVersion: x.minorVersion, status: status,
-                       bytes: keepFile?.2 ?? body.utf8.count)
-        }
-        scratch += Array(head.utf8)
-        scratch += date.header()
-        if !x.keepAlive { scratch += HTTPService.connectionClose }
-        scratch += [13, 10]
-        scratch += Array(body.utf8)
-        if let (fd, offset, length) = keepFile {
+    private func finishHead(_ c: Conn, _ x: Exchange, _ status: Int, _ head: String, _ layout: HTTPHeadLayout, _ request: UnsafeRawBufferPointer,
+                            body: String = "", file: (Int32, Int, Int)? = nil) {
+        options.accessLog?.record(client: x.client, request: request, layout, status: status, bytes: file?.2 ?? body.utf8.count)
+        state.pointee.batch.append(head)
+        state.pointee.batch.append(date.header())
+        if !layout.keepAlive { state.pointee.batch.append(HTTPService.connectionClose) }
+        state.pointee.batch.append("\r\n")
+        state.pointee.batch.append(body)
+        if let (fd, offset, length) = file {
             flush(c)
             x.file = (fd, offset, length)
+            x.keepAliveAfterFile = layout.keepAlive
             sendFile(c, x)
             return
         }
-        afterResponse(c, x)
+        if !layout.keepAlive {
+            flush(c)
+            c.close()
+        }
     }
 
     /// Sends what the kernel takes of the current file; asks to be told when it can take more.
@@ -340,7 +399,7 @@ public final class HTTPService: EventHandler {
             if n == f.remaining {
                 close(f.fd)
                 x.file = nil
-                afterResponse(c, x)
+                afterFile(c, x)
                 if c.inboundBuffered > 0 { c.wake() }  // pipelined requests waited for the file
                 return
             }
@@ -361,14 +420,12 @@ public final class HTTPService: EventHandler {
         return .none
     }
 
-    private func afterResponse(_ c: Conn, _ x: Exchange) {
-        x.phase = .head
-        x.method = ""; x.target = ""
-        if x.keepAlive {
+    /// After a file: the next request may come (or the connection closes, as asked).
+    private func afterFile(_ c: Conn, _ x: Exchange) {
+        if x.keepAliveAfterFile {
             x.idle = true
             x.deadline = gnet_monotonic_ns() + keepaliveTimeoutNanos
         } else {
-            flush(c)
             c.close()
         }
     }
@@ -377,8 +434,11 @@ public final class HTTPService: EventHandler {
     private func fail(_ c: Conn, _ status: Int, _ reason: String) {
         flush(c)  // earlier pipelined responses first
         if let log = options.accessLog, let x = c.context as? Exchange {
-            log.record(client: x.client, method: x.method.isEmpty ? "-" : x.method, target: x.target.isEmpty ? "-" : x.target,
-                       minorVersion: x.minorVersion, status: status, bytes: 0)
+            if case .head = x.phase {
+                log.record(client: x.client, request: UnsafeRawBufferPointer(start: nil, count: 0), nil, status: status, bytes: 0)
+            } else {
+                x.pendingHead.withUnsafeBytes { log.record(client: x.client, request: $0, x.pendingLayout, status: status, bytes: 0) }
+            }
         }
         if let x = c.context as? Exchange { x.phase = .head }
         let body = "\(status) \(HTTPService.reason(status)): \(reason)\n"
