@@ -78,6 +78,42 @@ func rawHTTP(_ address: NetworkAddress, _ request: String, timeout: Int = 5) thr
         #expect(statuses == ["201 Created", "200 OK", "201 Created"])
         #expect(piped.hasSuffix("{\"ok\":true}"))
 
+        // Pipelined requests with bodies among them (Content-Length, chunked), HEAD, and the
+        // whole batch sent whole and then in 7-byte pieces: the same answers in the same order.
+        let mixed = "GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /api/p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+            + "HEAD / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            + "GET /api/q?x=\"1\" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        func statusLines(_ text: String) -> [String] {
+            text.components(separatedBy: "\r\n").filter { $0.hasPrefix("HTTP/1.1 ") }.map { String($0.dropFirst(9)) }
+        }
+        let expected = ["200 OK", "201 Created", "200 OK", "200 OK", "201 Created"]
+        let whole = try rawHTTP(address, mixed)
+        #expect(statusLines(whole.replacingOccurrences(of: "Hello, World!", with: "\r\n").replacingOccurrences(of: "{\"ok\":true}", with: "\r\n")) == expected, "\(whole)")
+        let pieces = try EchoClient(address, timeout: 5)
+        var noDelay: Int32 = 1
+        setsockopt(pieces.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, 4)
+        let mixedBytes = Array(mixed.utf8)
+        for start in stride(from: 0, to: mixedBytes.count, by: 7) {
+            let piece = Array(mixedBytes[start..<min(start + 7, mixedBytes.count)])
+            _ = send(pieces.fd, piece, piece.count, Int32(MSG_NOSIGNAL))
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(pieces.fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        let split = String(decoding: received, as: UTF8.self)
+        #expect(statusLines(split.replacingOccurrences(of: "Hello, World!", with: "\r\n").replacingOccurrences(of: "{\"ok\":true}", with: "\r\n")) == expected, "\(split)")
+
+        // Answers followed by the start of a head that never ends: the rest of the head is
+        // held to header_timeout (408), not to the longer keep-alive timeout.
+        let startedAt = Date()
+        let trailing = try rawHTTP(address, "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHo")
+        #expect(statusLines(trailing.replacingOccurrences(of: "Hello, World!", with: "\r\n")) == ["200 OK", "408 Request Timeout"], "\(trailing)")
+        #expect(Date().timeIntervalSince(startedAt) < 4, "closed after header_timeout (500ms), not keepalive_timeout (5s)")
+
         // HTTP/1.0 closes unless asked to keep alive.
         #expect(try rawHTTP(address, "GET / HTTP/1.0\r\n\r\n").hasSuffix("Hello, World!"))
 

@@ -4,6 +4,7 @@
 # (depth 1) and pipelined (depth 16, like TechEmpower plaintext) in two configurations:
 #   pinned:   1 worker each, server on CPU 0, wrk on CPU 1
 #   unpinned: 2 workers each (the C responder is single-threaded: pinned only), wrk unpinned
+# gnetd-log is gnetd with its access log on (pinned only).
 # Reports requests/s, p99, server CPU time per request (all the server's processes and threads,
 # from /proc/PID/task/*/schedstat) and ratios. Needs: apt-get install nginx-light wrk.
 # usage: Tests/scripts/http-compare.sh [seconds per run, default 5]
@@ -39,7 +40,10 @@ start_server() {  # name workers pin -> sets port and pid
   local name=$1 workers=$2 pin=$3 prefix=()
   [ "$pin" = yes ] && prefix=(taskset -c 0)
   case $name in
-    gnetd)
+    gnetd|gnetd-log)
+      local log=""
+      [ "$name" = gnetd-log ] && log="access_log: $work/access.log"
+      rm -f "$work/access.log"
       cat > "$work/gnetd.yaml" <<YAML
 workers: $workers
 log_level: warning
@@ -48,6 +52,7 @@ services:
   - name: web
     protocol: http
     listen: ["tcp://127.0.0.1:0"]
+    $log
     routes:
       - { path: /, body: "Hello, World!", content_type: text/plain }
 YAML
@@ -78,7 +83,7 @@ NGINX
 
 printf '| config | server | depth | req/s | p99 | server CPU ns/req |\n|---|---|---:|---:|---:|---:|\n'
 for config in pinned unpinned; do
-  if [ $config = pinned ]; then workers=1; pin=yes; servers="c nginx gnetd"; load=(taskset -c 1); else workers=2; pin=no; servers="nginx gnetd"; load=(); fi
+  if [ $config = pinned ]; then workers=1; pin=yes; servers="c nginx gnetd gnetd-log"; load=(taskset -c 1); else workers=2; pin=no; servers="nginx gnetd"; load=(); fi
   for depth in 1 16; do
     for server in $servers; do
       start_server "$server" "$workers" "$pin"

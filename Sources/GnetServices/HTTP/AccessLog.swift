@@ -7,33 +7,39 @@ import Glibc
 /// `reopen()` starts a new file at the same path (after logrotate moved the old one).
 public final class AccessLog {
     public let path: String
-    private var fd: Int32
-    /// Lines gathered since the last write: `used` bytes at `storage` (never reallocated).
+    /// Lines gathered since the last write (never reallocated).
     private let storage: UnsafeMutableRawPointer
-    private var used = 0
     private static let capacity = 64 * 1024
     private static let flushAt = 32 * 1024
     /// Longest request target logged (longer ones are cut): a line always fits.
     private static let maxTarget = 16 * 1024
-    private var second = -1
-    /// `[dd/Mon/yyyy:hh:mm:ss +0000] "` for `second`.
-    private var stamp: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    private var stampCount = 0
+    /// What changes per line. Used on one loop thread; kept behind a pointer so each line pays
+    /// no dynamic exclusivity checks.
+    private struct State {
+        var fd: Int32
+        var used = 0
+        var second = -1
+        /// ` - - [dd/Mon/yyyy:hh:mm:ss +0000] "` for `second`.
+        var stamp: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+        var stampCount = 0
+    }
+    private let state: UnsafeMutablePointer<State>
 
     /// Opens (creating, appending to) `path`; nil with errno set when it cannot.
     public init?(path: String) {
         self.path = path
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        if fd < 0 { return nil }
         storage = .allocate(byteCount: Self.capacity, alignment: 16)
-        if fd < 0 {
-            storage.deallocate()
-            return nil
-        }
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(fd: fd))
     }
 
     deinit {
         flush()
-        close(fd)
+        close(state.pointee.fd)
+        state.deinitialize(count: 1)
+        state.deallocate()
         storage.deallocate()
     }
 
@@ -42,44 +48,54 @@ public final class AccessLog {
     /// without one). Copies into a fixed buffer: no allocation, no syscall.
     public func record(client: [UInt8], request: UnsafeRawBufferPointer, _ layout: HTTPHeadLayout?, status: Int, bytes: Int) {
         let now = time(nil)
-        if now != second { refreshStamp(now) }
-        var at = storage + used
-        func put(_ source: UnsafeRawPointer?, _ count: Int) {
-            if count > 0, let source { at.copyMemory(from: source, byteCount: count) }
-            at += count
-        }
-        func put(_ s: StaticString) { put(s.utf8Start, s.utf8CodeUnitCount) }
-        client.withUnsafeBytes { put($0.baseAddress, min($0.count, 64)) }
-        put(" - - ")
-        withUnsafeBytes(of: &stamp) { put($0.baseAddress, stampCount) }
+        if now != state.pointee.second { refreshStamp(now) }
+        var at = storage + state.pointee.used
+        client.withUnsafeBytes { if let p = $0.baseAddress { at.copyMemory(from: p, byteCount: min($0.count, 64)); at += min($0.count, 64) } }
+        withUnsafeBytes(of: &state.pointee.stamp) { at.copyMemory(from: $0.baseAddress!, byteCount: state.pointee.stampCount) }
+        at += state.pointee.stampCount
         if let layout, let base = request.baseAddress {
-            put(base + layout.method.lowerBound, min(layout.method.count, 32))
-            put(" ")
-            let target = at
-            let length = min(layout.target.count, Self.maxTarget)
-            put(base + layout.target.lowerBound, length)
-            for i in 0..<length where target.load(fromByteOffset: i, as: UInt8.self) == 0x22 {
-                target.storeBytes(of: 0x27, toByteOffset: i, as: UInt8.self)  // no quotes inside the quoted request
+            // The request line as received (it was validated: method, target, "HTTP/1.x"), in
+            // one copy; a target longer than maxTarget is cut before its version is added back.
+            let length = min(layout.target.upperBound - layout.method.lowerBound, Self.maxTarget)
+            at.copyMemory(from: base + layout.method.lowerBound, byteCount: length)
+            var from = at + (layout.target.lowerBound - layout.method.lowerBound)
+            let end = at + length
+            while from < end, let quote = memchr(from, 0x22, end - from) {
+                quote.storeBytes(of: 0x27, as: UInt8.self)  // no quotes inside the quoted request
+                from = quote + 1
             }
-            put(layout.minorVersion == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ")
+            at = end
+            let version: StaticString = layout.minorVersion == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" "
+            at.copyMemory(from: version.utf8Start, byteCount: version.utf8CodeUnitCount)
+            at += version.utf8CodeUnitCount
         } else {
-            put("- -\" ")
+            for b in "- -\" ".utf8 { at.storeBytes(of: b, as: UInt8.self); at += 1 }
         }
         at = Self.putNumber(status, at)
-        put(" ")
-        at = Self.putNumber(bytes, at)
-        put("\n")
-        used = at - storage
-        if used >= Self.flushAt { flush() }
+        at.storeBytes(of: 0x20, as: UInt8.self)
+        at = Self.putNumber(bytes, at + 1)
+        at.storeBytes(of: 0x0A, as: UInt8.self)
+        state.pointee.used = at + 1 - storage
+        if state.pointee.used >= Self.flushAt { flush() }
     }
 
+    /// Writes `value` in decimal at `at`; returns the byte after it.
     private static func putNumber(_ value: Int, _ at: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
         var v = UInt(max(0, value))
+        if v < 1000 {  // statuses and small bodies: no loop
+            let digits = v < 10 ? 1 : (v < 100 ? 2 : 3)
+            if digits == 3 { at.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + v / 100), as: UInt8.self) }
+            if digits >= 2 { at.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + v / 10 % 10), toByteOffset: digits - 2, as: UInt8.self) }
+            at.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + v % 10), toByteOffset: digits - 1, as: UInt8.self)
+            return at + digits
+        }
         var digits = 1
-        var rest = v / 10
-        while rest > 0 { digits += 1; rest /= 10 }
-        for i in stride(from: digits - 1, through: 0, by: -1) {
-            at.storeBytes(of: UInt8(0x30 + v % 10), toByteOffset: i, as: UInt8.self)
+        var limit: UInt = 10
+        while v >= limit && digits < 19 { digits += 1; limit &*= 10 }
+        var i = digits
+        while i > 0 {
+            i -= 1
+            at.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + v % 10), toByteOffset: i, as: UInt8.self)
             v /= 10
         }
         return at + digits
@@ -88,13 +104,14 @@ public final class AccessLog {
     /// Writes what is buffered.
     public func flush() {
         var off = 0
+        let used = state.pointee.used
         while off < used {
-            let n = write(fd, storage + off, used - off)
+            let n = write(state.pointee.fd, storage + off, used - off)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }  // a full disk loses log lines, never requests
             off += n
         }
-        used = 0
+        state.pointee.used = 0
     }
 
     /// Flushes, then opens the path anew (log rotation).
@@ -102,17 +119,17 @@ public final class AccessLog {
         flush()
         let fresh = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fresh >= 0 else { return }
-        close(fd)
-        fd = fresh
+        close(state.pointee.fd)
+        state.pointee.fd = fresh
     }
 
     private func refreshStamp(_ now: time_t) {
-        second = now
+        state.pointee.second = now
         var t = now
         var tm = tm()
         gmtime_r(&t, &tm)
-        stampCount = withUnsafeMutableBytes(of: &stamp) { b in
-            strftime(b.baseAddress!.assumingMemoryBound(to: CChar.self), b.count, "[%d/%b/%Y:%H:%M:%S +0000] \"", &tm)
+        state.pointee.stampCount = withUnsafeMutableBytes(of: &state.pointee.stamp) { b in
+            strftime(b.baseAddress!.assumingMemoryBound(to: CChar.self), b.count, " - - [%d/%b/%Y:%H:%M:%S +0000] \"", &tm)
         }
     }
 }

@@ -174,6 +174,15 @@ public enum HTTPHeadParser {
             while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
             while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
             var i = lo
+            // Eight bytes at a time while none is a control character (SWAR: a byte below 0x20
+            // or equal to 0x7F sets its high bit); the byte loop judges the rest exactly.
+            while i + 8 <= hi {
+                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                let x = w ^ (ones &* 0x7F)
+                if ((w &- ones &* 0x20) & ~w | (x &- ones) & ~x) & highs != 0 { break }
+                i += 8
+            }
             while i < hi {
                 let b = p[i]
                 if (b < 0x20 && b != 0x09) || b == 0x7F {

@@ -53,6 +53,7 @@ public final class HTTPService: EventHandler {
     private let routes: [PreparedRoute]
     private let notFound: PreparedRoute
     private let options: HTTPServiceOptions
+    private let accessLog: AccessLog?
     /// The timeouts in nanoseconds, converted once (Duration arithmetic is 128-bit).
     private let headerTimeoutNanos: Int64
     private let keepaliveTimeoutNanos: Int64
@@ -98,6 +99,7 @@ public final class HTTPService: EventHandler {
             .map { prepare(prefix: $0.prefix, status: $0.status, contentType: $0.contentType, body: $0.body, root: $0.root) }
         notFound = prepare(prefix: "", status: 404, contentType: "text/plain", body: Array("not found\n".utf8), root: nil)
         self.options = options
+        accessLog = options.accessLog
         headerTimeoutNanos = options.headerTimeout.nanoseconds
         keepaliveTimeoutNanos = options.keepaliveTimeout.nanoseconds
         state = .allocate(capacity: 1)
@@ -164,10 +166,12 @@ public final class HTTPService: EventHandler {
         var answered = false
         defer {
             flush(c)
-            // Kept alive and between requests: the idle timeout runs from the last answer.
+            // Kept alive and between requests: the idle timeout runs from the last answer, or
+            // the header timeout when part of the next request is already here.
             if answered, case .head = x.phase, x.file == nil, c.isOpen {
-                x.idle = true
-                x.deadline = now + keepaliveTimeoutNanos
+                let partial = c.inboundBuffered > 0
+                x.idle = !partial
+                x.deadline = now + (partial ? headerTimeoutNanos : keepaliveTimeoutNanos)
             }
         }
         while c.isOpen && x.file == nil {  // a file in flight holds back pipelined answers
@@ -179,24 +183,36 @@ public final class HTTPService: EventHandler {
                     x.idle = false
                     x.deadline = now + headerTimeoutNanos
                 }
+                // Every complete head in the view is answered before the bytes are let go
+                // (one peek and one discard per batch of pipelined requests).
+                var offset = 0
                 var layout = HTTPHeadLayout()
-                switch HTTPHeadParser.scan(view, limits: options.limits, into: &layout) {
-                case .incomplete:
-                    return .none
-                case .failed(let e):
-                    fail(c, e.status, e.reason)
-                    return .none
-                case .complete(let length):
-                    let head = UnsafeRawBufferPointer(rebasing: view[0..<length])
-                    let hasBody = layout.chunked || (layout.contentLength ?? 0) > 0
-                    if hasBody {
-                        if !startBody(c, x, layout, head, now: now) { return .none }
-                    } else {
-                        respond(c, x, layout, head)
-                        answered = true
+                while offset < view.count {
+                    let rest = UnsafeRawBufferPointer(rebasing: view[offset...])
+                    switch HTTPHeadParser.scan(rest, limits: options.limits, into: &layout) {
+                    case .incomplete:
+                        c.discard(offset)
+                        return .none
+                    case .failed(let e):
+                        fail(c, e.status, e.reason)
+                        return .none
+                    case .complete(let length):
+                        let head = UnsafeRawBufferPointer(rebasing: rest[0..<length])
+                        offset += length
+                        if layout.chunked || (layout.contentLength ?? 0) > 0 {
+                            let accepted = startBody(c, x, layout, head, now: now)
+                            c.discard(offset)
+                            if !accepted { return .none }
+                            offset = -1  // on to the body
+                        } else {
+                            respond(c, x, layout, head)
+                            answered = true
+                            if x.file != nil || !c.isOpen { c.discard(offset); return .none }
+                        }
                     }
-                    c.discard(length)
+                    if offset < 0 { break }
                 }
+                if offset > 0 { c.discard(offset) }
             case .body(let remaining):
                 let n = c.discard(remaining)
                 if n < remaining { x.phase = .body(remaining: remaining - n); return .none }
@@ -309,7 +325,7 @@ public final class HTTPService: EventHandler {
             state.pointee.batch.append("\r\n")
             if !layout.isHEAD { state.pointee.batch.append(r.body) }
         }
-        options.accessLog?.record(client: x.client, request: head, layout, status: status, bytes: layout.isHEAD ? 0 : bodyCount)
+        accessLog?.record(client: x.client, request: head, layout, status: status, bytes: layout.isHEAD ? 0 : bodyCount)
         if state.pointee.batch.count >= 64 * 1024 { flush(c) }
         if !layout.keepAlive {
             flush(c)
@@ -363,7 +379,7 @@ public final class HTTPService: EventHandler {
     /// file or goes on to the next request.
     private func finishHead(_ c: Conn, _ x: Exchange, _ status: Int, _ head: String, _ layout: HTTPHeadLayout, _ request: UnsafeRawBufferPointer,
                             body: String = "", file: (Int32, Int, Int)? = nil) {
-        options.accessLog?.record(client: x.client, request: request, layout, status: status, bytes: file?.2 ?? body.utf8.count)
+        accessLog?.record(client: x.client, request: request, layout, status: status, bytes: file?.2 ?? body.utf8.count)
         state.pointee.batch.append(head)
         state.pointee.batch.append(date.header())
         if !layout.keepAlive { state.pointee.batch.append(HTTPService.connectionClose) }
@@ -433,7 +449,7 @@ public final class HTTPService: EventHandler {
     /// Answers `status` with a short text and closes the connection.
     private func fail(_ c: Conn, _ status: Int, _ reason: String) {
         flush(c)  // earlier pipelined responses first
-        if let log = options.accessLog, let x = c.context as? Exchange {
+        if let log = accessLog, let x = c.context as? Exchange {
             if case .head = x.phase {
                 log.record(client: x.client, request: UnsafeRawBufferPointer(start: nil, count: 0), nil, status: status, bytes: 0)
             } else {
