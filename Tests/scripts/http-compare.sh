@@ -8,6 +8,7 @@
 # Reports requests/s, p99, server CPU time per request (all the server's processes and threads,
 # from /proc/PID/task/*/schedstat) and ratios. Needs: apt-get install nginx-light wrk.
 # usage: Tests/scripts/http-compare.sh [seconds per run, default 5]
+# Subsets: CONFIGS="pinned", DEPTHS="16", SERVERS="gnetd gnetd-log" (each a space-separated list).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-5}"
@@ -82,10 +83,11 @@ NGINX
 }
 
 printf '| config | server | depth | req/s | p99 | server CPU ns/req |\n|---|---|---:|---:|---:|---:|\n'
-for config in pinned unpinned; do
+for config in ${CONFIGS:-pinned unpinned}; do
   if [ $config = pinned ]; then workers=1; pin=yes; servers="c nginx gnetd gnetd-log"; load=(taskset -c 1); else workers=2; pin=no; servers="nginx gnetd"; load=(); fi
-  for depth in 1 16; do
+  for depth in ${DEPTHS:-1 16}; do
     for server in $servers; do
+      case " ${SERVERS:-$servers} " in *" $server "*) ;; *) continue ;; esac
       start_server "$server" "$workers" "$pin"
       "${load[@]}" wrk -t1 -c100 -d1s -s "$work/pipeline.lua" "http://127.0.0.1:$port/" -- "$depth" >/dev/null 2>&1 || true
       before=$(cpu_ns "$pid")
