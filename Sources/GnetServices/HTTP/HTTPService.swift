@@ -145,8 +145,10 @@ public final class HTTPService: EventHandler {
     private func watch(_ c: Conn, _ x: Exchange, at deadline: Int64) {
         let id = c.id
         let loop = c.eventLoop
-        loop.schedule(after: .nanoseconds(max(0, deadline - gnet_monotonic_ns()))) { [weak x] in
-            guard let x, let c = loop.conn(id) else { return }
+        // The closure holds the connection's id, not the Exchange: a weak reference would move
+        // the Exchange's reference counts to a side table, slowing every retain and release.
+        loop.schedule(after: .nanoseconds(max(0, deadline - gnet_monotonic_ns()))) {
+            guard let c = loop.conn(id), let x = c.context as? Exchange else { return }
             if gnet_monotonic_ns() < x.deadline || x.file != nil {
                 self.watch(c, x, at: x.deadline)
                 return
