@@ -51,10 +51,10 @@ let package = Package(
         .target(name: "CMallocCounter", cSettings: [.define("_GNU_SOURCE")]),
         // Plain C loops the benchmark compares against.
         .target(name: "CBenchKernels"),
-        // Echo load generator, the Gnet echo server used for measurements, and the comparison driver.
+        // Echo load generator, the Gnet echo and http servers used for measurements, and the comparison driver.
         .executableTarget(
             name: "gnet-bench",
-            dependencies: ["Gnet", "GnetProcess", "GnetDaemon", "CGnetLinux", "CMallocCounter", "CBenchKernels"]
+            dependencies: ["Gnet", "GnetProcess", "GnetDaemon", "GnetServices", "CGnetLinux", "CMallocCounter", "CBenchKernels"]
         ),
         // libFuzzer target for the frame decoders (build with --sanitize=fuzzer; see README).
         .executableTarget(name: "gnet-fuzz-codecs", dependencies: ["Gnet"]),
