@@ -5,13 +5,17 @@
 #   pinned:   1 worker each, server on CPU 0, wrk on CPU 1
 #   unpinned: 2 workers each (the C responder is single-threaded: pinned only), wrk unpinned
 # gnetd-log is gnetd with its access log on (pinned only).
-# Reports requests/s, p99, server CPU time per request (all the server's processes and threads,
-# from /proc/PID/task/*/schedstat) and ratios. Needs: apt-get install nginx-light wrk.
+# For each configuration and depth all servers run at once and are measured in turn, ROUNDS
+# times (default 3), so that the machine's drift falls on all of them alike. Reports per server
+# the median of the rounds' requests/s, p99 and server CPU time per request (all the server's
+# processes and threads, from /proc/PID/task/*/schedstat), then ratios as the median (and range)
+# of the per-round ratios. Needs: apt-get install nginx-light wrk.
 # usage: Tests/scripts/http-compare.sh [seconds per run, default 5]
-# Subsets: CONFIGS="pinned", DEPTHS="16", SERVERS="gnetd gnetd-log" (each a space-separated list).
+# Subsets: CONFIGS="pinned", DEPTHS="16", SERVERS="gnetd gnetd-log" (space-separated); ROUNDS=5.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-5}"
+rounds="${ROUNDS:-3}"
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk (apt-get install nginx-light wrk)" >&2; exit 2; }
 swift build -c release --product gnetd >/dev/null
 swift build -c release --product gnet-c-http >/dev/null
@@ -45,10 +49,10 @@ start_server() {  # name workers pin -> sets port and pid
       local log=""
       [ "$name" = gnetd-log ] && log="access_log: $work/access.log"
       rm -f "$work/access.log"
-      cat > "$work/gnetd.yaml" <<YAML
+      cat > "$work/$name.yaml" <<YAML
 workers: $workers
 log_level: warning
-control: { socket: $work/control.sock }
+control: { socket: $work/$name.sock }
 services:
   - name: web
     protocol: http
@@ -57,8 +61,8 @@ services:
     routes:
       - { path: /, body: "Hello, World!", content_type: text/plain }
 YAML
-      "${prefix[@]}" "$bin/gnetd" --config "$work/gnetd.yaml" & pid=$!
-      for _ in $(seq 100); do port=$("$bin/gnetctl" -s "$work/control.sock" status --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)[\"services\"][0][\"listen\"][0].rsplit(\":\",1)[1])" 2>/dev/null || true); [ -n "$port" ] && break; sleep 0.1; done ;;
+      "${prefix[@]}" "$bin/gnetd" --config "$work/$name.yaml" & pid=$!
+      for _ in $(seq 100); do port=$("$bin/gnetctl" -s "$work/$name.sock" status --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)[\"services\"][0][\"listen\"][0].rsplit(\":\",1)[1])" 2>/dev/null || true); [ -n "$port" ] && break; sleep 0.1; done ;;
     nginx)
       port=$((20000 + RANDOM % 20000))
       cat > "$work/nginx.conf" <<NGINX
@@ -82,23 +86,66 @@ NGINX
   pids+=("$pid")
 }
 
-printf '| config | server | depth | req/s | p99 | server CPU ns/req |\n|---|---|---:|---:|---:|---:|\n'
+raw="$work/raw"
+: > "$raw"
 for config in ${CONFIGS:-pinned unpinned}; do
   if [ $config = pinned ]; then workers=1; pin=yes; servers="c nginx gnetd gnetd-log"; load=(taskset -c 1); else workers=2; pin=no; servers="nginx gnetd"; load=(); fi
   for depth in ${DEPTHS:-1 16}; do
+    declare -A port_of=() pid_of=()
+    chosen=()
     for server in $servers; do
       case " ${SERVERS:-$servers} " in *" $server "*) ;; *) continue ;; esac
       start_server "$server" "$workers" "$pin"
+      port_of[$server]=$port; pid_of[$server]=$pid; chosen+=("$server")
       "${load[@]}" wrk -t1 -c100 -d1s -s "$work/pipeline.lua" "http://127.0.0.1:$port/" -- "$depth" >/dev/null 2>&1 || true
-      before=$(cpu_ns "$pid")
-      out=$("${load[@]}" wrk -t1 -c100 -d"${seconds}s" --latency -s "$work/pipeline.lua" "http://127.0.0.1:$port/" -- "$depth")
-      after=$(cpu_ns "$pid")
-      requests=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
-      rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
-      p99=$(echo "$out" | sed -n 's/^ *99% *\([0-9.a-z]*\)$/\1/p')
-      printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$server" "$depth" "${rps%.*}" "$p99" $(( (after - before) / (requests > 0 ? requests : 1) ))
-      kill "$pid"; wait "$pid" 2>/dev/null || true
-      pids=()
     done
+    for round in $(seq "$rounds"); do
+      for server in "${chosen[@]}"; do
+        pid=${pid_of[$server]}
+        before=$(cpu_ns "$pid")
+        out=$("${load[@]}" wrk -t1 -c100 -d"${seconds}s" --latency -s "$work/pipeline.lua" "http://127.0.0.1:${port_of[$server]}/" -- "$depth")
+        after=$(cpu_ns "$pid")
+        requests=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
+        rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
+        p99=$(echo "$out" | sed -n 's/^ *99% *\([0-9.a-z]*\)$/\1/p')
+        echo "$config $server $depth $round ${rps%.*} ${p99:--} $(( (after - before) / (requests > 0 ? requests : 1) ))" >> "$raw"
+      done
+    done
+    for server in "${chosen[@]}"; do kill "${pid_of[$server]}" 2>/dev/null || true; wait "${pid_of[$server]}" 2>/dev/null || true; done
+    pids=()
   done
 done
+
+python3 - "$raw" "$rounds" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+rounds = sys.argv[2]
+def ms(p):  # wrk's latency text → milliseconds
+    for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if p.endswith(unit): return float(p[:-len(unit)]) * f
+    return float("nan")
+runs = {}
+for config, server, depth, rnd, rps, p99, cpu in rows:
+    runs.setdefault((config, depth, server), {})[int(rnd)] = (int(rps), p99, int(cpu))
+print(f"Medians of {rounds} interleaved rounds:\n")
+print("| config | server | depth | req/s | p99 | server CPU ns/req |\n|---|---|---:|---:|---:|---:|")
+for (config, depth, server), r in runs.items():
+    v = list(r.values())
+    p99s = sorted(v, key=lambda x: ms(x[1]))
+    print(f"| {config} | {server} | {depth} | {int(statistics.median(x[0] for x in v))} | {p99s[len(p99s)//2][1]} | {int(statistics.median(x[2] for x in v))} |")
+print("\nRatios, median (range) of the per-round ratios:\n")
+print("| config | depth | what | median | range |\n|---|---:|---|---:|---|")
+def ratio(config, depth, a, b, i, label, invert=False):
+    ra, rb = runs.get((config, depth, a)), runs.get((config, depth, b))
+    if not ra or not rb: return
+    q = [ra[k][i] / rb[k][i] for k in ra if k in rb and rb[k][i] > 0]
+    if q: print(f"| {config} | {depth} | {label} | {statistics.median(q):.2f}× | {min(q):.2f}–{max(q):.2f} |")
+for config, depth in sorted({(k[0], k[1]) for k in runs}, key=lambda k: (k[0] != "pinned", int(k[1]))):
+    ratio(config, depth, "gnetd", "nginx", 0, "gnetd ÷ nginx req/s")
+    ratio(config, depth, "gnetd", "c", 2, "gnetd ÷ C CPU/request")
+    ratio(config, depth, "gnetd-log", "gnetd", 0, "gnetd-log ÷ gnetd req/s")
+    ra, rb = runs.get((config, depth, "gnetd")), runs.get((config, depth, "nginx"))
+    if ra and rb and depth == "1":
+        better = sum(1 for k in ra if k in rb and ms(ra[k][1]) <= ms(rb[k][1]))
+        print(f"| {config} | {depth} | gnetd p99 ≤ nginx p99 | {better} of {len(ra)} rounds | |")
+PY
