@@ -6,6 +6,7 @@ import Glibc
 /// have gathered, once a second, and at shutdown), so logging costs no syscall per request.
 /// `reopen()` starts a new file at the same path (after logrotate moved the old one).
 public final class AccessLog {
+    /// The file lines are appended to (reopened at this path by `reopen()`).
     public let path: String
     /// Lines gathered since the last write (never reallocated).
     private let storage: UnsafeMutableRawPointer

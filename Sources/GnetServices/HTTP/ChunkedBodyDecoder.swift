@@ -3,12 +3,14 @@
 /// Invalid sizes are refused, never guessed; the total is bounded.
 public struct ChunkedBodyDecoder: Sendable {
     enum Step: Sendable { case size, data(Int), dataEnd, trailer }
+    /// Where the body stands: more bytes needed, complete, malformed (why), or over the limit.
     public enum State: Equatable, Sendable { case needMore, done, invalid(String), tooLarge }
 
     private var step = Step.size
     private var total = 0
     private let maxBody: Int
 
+    /// A decoder refusing bodies whose chunk data adds up to more than `maxBody` bytes.
     public init(maxBody: Int) { self.maxBody = maxBody }
 
     /// Consumes what it can of `bytes`; returns how many bytes were used and the state.

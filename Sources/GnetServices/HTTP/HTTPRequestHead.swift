@@ -10,13 +10,17 @@ public struct HTTPLimits: Sendable {
     public var maxHead = 16 * 1024
     /// Most header fields → 431 past it.
     public var maxHeaders = 100
+    /// The defaults: 8 KiB request line, 16 KiB head, 100 fields.
     public init() {}
 }
 
 /// Why a request head was refused, with the status to answer before closing.
 public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The status to answer with: 400, 414, 431, 501 or 505.
     public let status: Int
+    /// What was wrong, for the response body and the log.
     public let reason: String
+    /// `status: reason`.
     public var description: String { "\(status): \(reason)" }
 }
 
@@ -24,42 +28,60 @@ public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertibl
 /// acts on, found without copying or allocating (the per-request path of `HTTPService`).
 /// Ranges are byte offsets from the start of the head.
 public struct HTTPHeadLayout: Equatable, Sendable {
+    /// The method token.
     public var method: Range<Int> = 0..<0
+    /// The request target, query included (bytes 0x21–0x7E).
     public var target: Range<Int> = 0..<0
     /// The method is `HEAD` (the response has no body).
     public var isHEAD = false
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     public var minorVersion = 1
+    /// The `Host` value (at most one is accepted; HTTP/1.1 requires it).
     public var host: Range<Int>? = nil
     /// The declared body length; nil when none was declared.
     public var contentLength: Int? = nil
+    /// The body is chunked (`Transfer-Encoding: chunked`, never with `Content-Length`).
     public var chunked = false
     /// Whether the connection stays open after the response (version default, then `Connection`).
     public var keepAlive = true
+    /// `Expect: 100-continue` was sent.
     public var expectContinue = false
+    /// The `If-Modified-Since` value.
     public var ifModifiedSince: Range<Int>? = nil
+    /// The `Range` value.
     public var range: Range<Int>? = nil
+    /// Header fields in the head.
     public var headerCount = 0
+    /// An empty layout, to be filled by `HTTPHeadParser.scan`.
     public init() {}
 }
 
 /// The parts of a request head the server acts on, as strings (`HTTPHeadLayout` resolved
 /// against the head's bytes).
 public struct HTTPRequestHead: Equatable, Sendable {
+    /// The method token.
     public var method = ""
+    /// The request target, query included.
     public var target = ""
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     public var minorVersion = 1
+    /// The `Host` value.
     public var host: String? = nil
     /// The declared body length; nil when none was declared.
     public var contentLength: Int? = nil
+    /// The body is chunked.
     public var chunked = false
     /// Whether the connection stays open after the response (version default, then `Connection`).
     public var keepAlive = true
+    /// `Expect: 100-continue` was sent.
     public var expectContinue = false
+    /// The `If-Modified-Since` value.
     public var ifModifiedSince: String? = nil
+    /// The `Range` value.
     public var range: String? = nil
+    /// Header fields in the head.
     public var headerCount = 0
+    /// An empty head.
     public init() {}
 
     /// The head whose bytes are `bytes` and whose layout is `layout`.

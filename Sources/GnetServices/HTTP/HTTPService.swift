@@ -8,14 +8,19 @@ import Gnet
 /// matching prefix wins; `/` catches the rest). Every method is answered; a request body is
 /// read and discarded.
 public struct HTTPRoute: Sendable {
+    /// The path prefix this route answers (`/` catches the rest).
     public var prefix: String
+    /// The fixed response's status.
     public var status: Int
+    /// The fixed response's `Content-Type`.
     public var contentType: String
+    /// The fixed response's body.
     public var body: [UInt8]
     /// Serve files from this directory instead of `body` (sendfile, 304, single ranges, index.html;
     /// nothing outside the directory is ever served).
     public var root: String?
 
+    /// A fixed response, or with `root` the files under that directory.
     public init(prefix: String, status: Int = 200, contentType: String = "text/plain", body: [UInt8], root: String? = nil) {
         self.prefix = prefix; self.status = status; self.contentType = contentType; self.body = body; self.root = root
     }
@@ -29,9 +34,11 @@ public struct HTTPServiceOptions: @unchecked Sendable {
     public var keepaliveTimeout: Duration = .seconds(75)
     /// Largest request body accepted (413 past it).
     public var maxBodySize = 1 << 20
+    /// Request-line, head and header-count limits.
     public var limits = HTTPLimits()
     /// Where to log requests (Common Log Format); nil = no access log.
     public var accessLog: AccessLog? = nil
+    /// The defaults: 20 s header timeout, 75 s keep-alive timeout, 1 MiB bodies, no log.
     public init() {}
 }
 
@@ -90,6 +97,7 @@ public final class HTTPService: EventHandler {
         var client: [UInt8] = []
     }
 
+    /// Serves `routes` (the longest matching prefix answers; 404 when none does).
     public init(routes: [HTTPRoute], options: HTTPServiceOptions = HTTPServiceOptions()) {
         func prepare(prefix: String, status: Int, contentType: String, body: [UInt8], root: String?) -> PreparedRoute {
             let head = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
