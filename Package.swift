@@ -40,11 +40,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "gnetd", dependencies: ["GnetDaemon"]),
-        .executableTarget(
-            name: "gnetctl",
+        // gnetctl's command line, shared by the gnetctl executable and gnetd run as `gnetctl`.
+        .target(
+            name: "GnetctlCommand",
             dependencies: ["GnetDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "gnetd", dependencies: ["GnetDaemon", "GnetctlCommand"]),
+        .executableTarget(name: "gnetctl", dependencies: ["GnetctlCommand"]),
         // Spawning and watching child processes (posix_spawn with a clean signal state, /proc).
         .target(name: "GnetProcess", dependencies: ["Gnet", "CGnetLinux"]),
         // Counts heap allocations per thread by interposing malloc; linked only into tests and the bench.

@@ -105,6 +105,12 @@ final class ClientLoad: @unchecked Sendable {
         #expect(code2 == 0 && json.contains("\"ok\":true"))
         let (code3, status) = try h.gnetctl(["status", "--socket", h.controlPath])
         #expect(code3 == 0 && status.contains("generation 1"))
+        // gnetd started under the name gnetctl (how the Debian package installs gnetctl) is gnetctl.
+        let link = h.dir + "/gnetctl"
+        #expect(symlink(DaemonHarness.binDir + "/gnetd", link) == 0)
+        let linked = try ChildProcess([link, "stats", "-s", h.controlPath], discardStderr: true)
+        let linkedTable = linked.readAll(timeout: 30)
+        #expect(linked.wait(timeout: 30) == 0 && linkedTable.contains("serving") && linkedTable.contains("total"))
         #expect(h.stop() == 0)
         #expect(h.waitFor(notification: "STOPPING=1", timeout: 5) != nil)
         #expect(access(h.controlPath, F_OK) != 0, "control socket removed")
