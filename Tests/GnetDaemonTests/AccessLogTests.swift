@@ -37,7 +37,7 @@ import Testing
         var lines: [String] = []
         var buffer = [CChar](repeating: 0, count: 64 * 1024)
         while fgets(&buffer, Int32(buffer.count), file) != nil {
-            lines.append(String(cString: buffer))
+            lines.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         try #require(lines.count == 5)
         let stamp = #/ - - \[\d\d/[A-Z][a-z][a-z]/\d{4}:\d\d:\d\d:\d\d \+0000\] /#

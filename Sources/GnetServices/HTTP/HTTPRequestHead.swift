@@ -136,7 +136,8 @@ public enum HTTPHeadParser {
     }
 
     /// Finds the head at the start of `bytes` and writes where its parts are into `layout`:
-    /// memchr per line and one pass over each line's bytes, no allocation unless it fails.
+    /// memchr for the request line, one pass over each header line's bytes, no allocation
+    /// unless it fails.
     public static func scan(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits, into layout: inout HTTPHeadLayout) -> HTTPHeadScanResult {
         guard let raw = bytes.baseAddress, bytes.count > 0 else { return .incomplete }
         let p = raw.assumingMemoryBound(to: UInt8.self)
@@ -144,32 +145,42 @@ public enum HTTPHeadParser {
         let searchEnd = min(n, limits.maxHead)
         layout = HTTPHeadLayout()
         var lineStart = 0
-        var sawRequestLine = false
         var connectionClose = false, connectionKeepAlive = false
         var transferEncoding: Range<Int>? = nil
         var transferEncodings = 0
+        // The request line: found with memchr, then judged.
         while true {
             guard lineStart < searchEnd, let found = memchr(p + lineStart, 0x0A, searchEnd - lineStart) else {
-                if !sawRequestLine && n > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
-                if n >= limits.maxHead { return .failed(.init(status: 431, reason: "request head too large")) }
-                return .incomplete
+                if n > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
+                return incompleteOrTooLarge(n, limits)
             }
             let nl = UnsafeRawPointer(found) - raw
             var lineEnd = nl
             if lineEnd > lineStart && p[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-            defer { lineStart = nl + 1 }
-            if !sawRequestLine {
-                if lineEnd == lineStart {
-                    // RFC 9112 §2.2: ignore at least one empty line before the request line.
-                    if nl + 1 > 4 { return .failed(.init(status: 400, reason: "empty lines before the request")) }
-                    continue
-                }
-                if lineEnd - lineStart > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
-                if let e = requestLine(p, lineStart, lineEnd, into: &layout) { return .failed(e) }
-                sawRequestLine = true
+            if lineEnd == lineStart {
+                // RFC 9112 §2.2: ignore at least one empty line before the request line.
+                if nl + 1 > 4 { return .failed(.init(status: 400, reason: "empty lines before the request")) }
+                lineStart = nl + 1
                 continue
             }
-            if lineEnd == lineStart {
+            if lineEnd - lineStart > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
+            if let e = requestLine(p, lineStart, lineEnd, into: &layout) { return .failed(e) }
+            lineStart = nl + 1
+            break
+        }
+        // Header lines: each byte is looked at once, by the checks that also find the line's end
+        // (no separate search for LF). A line is judged as far as it has arrived: bytes that
+        // are wrong now stay wrong, so a prefix of a valid head is never refused.
+        while true {
+            guard lineStart < searchEnd else { return incompleteOrTooLarge(n, limits) }
+            let first = p[lineStart]
+            if first == 0x0D || first == 0x0A {
+                var end = lineStart + 1
+                if first == 0x0D {
+                    guard end < searchEnd else { return incompleteOrTooLarge(n, limits) }
+                    guard p[end] == 0x0A else { return .failed(.init(status: 400, reason: "bare CR in the request head")) }
+                    end += 1
+                }
                 // End of the head: settle the body framing.
                 if let te = transferEncoding {
                     if layout.contentLength != nil { return .failed(.init(status: 400, reason: "both Content-Length and Transfer-Encoding")) }
@@ -181,37 +192,47 @@ public enum HTTPHeadParser {
                 }
                 if layout.minorVersion == 1 && layout.host == nil { return .failed(.init(status: 400, reason: "HTTP/1.1 request without Host")) }
                 if connectionClose { layout.keepAlive = false } else if connectionKeepAlive { layout.keepAlive = true }
-                return .complete(length: nl + 1)
+                return .complete(length: end)
             }
             layout.headerCount += 1
             if layout.headerCount > limits.maxHeaders { return .failed(.init(status: 431, reason: "too many header fields")) }
-            if p[lineStart] == 0x20 || p[lineStart] == 0x09 { return .failed(.init(status: 400, reason: "obsolete line folding")) }
+            if first == 0x20 || first == 0x09 { return .failed(.init(status: 400, reason: "obsolete line folding")) }
             var colon = lineStart
-            while colon < lineEnd && isTokenByte(p[colon]) { colon += 1 }
-            guard colon < lineEnd, p[colon] == 0x3A, colon > lineStart else {
-                if colon < lineEnd && p[colon] == 0x0D { return .failed(.init(status: 400, reason: "bare CR in the request head")) }
+            while colon < searchEnd && isTokenByte(p[colon]) { colon += 1 }
+            guard colon < searchEnd else { return incompleteOrTooLarge(n, limits) }
+            guard p[colon] == 0x3A, colon > lineStart else {
+                if p[colon] == 0x0D || p[colon] == 0x0A { return .failed(.init(status: 400, reason: "header field without a colon")) }
                 return .failed(.init(status: 400, reason: colon == lineStart ? "header field without a name" : "invalid header field name"))
+            }
+            // The value runs to CR LF (or a lone LF); HTAB is allowed, other control bytes are
+            // not. Eight bytes at a time while none is a control byte (SWAR: a byte below 0x20
+            // or equal to 0x7F sets its high bit); the byte loop judges the rest exactly.
+            var i = colon + 1
+            var lineEnd = 0, next = 0
+            scanning: while true {
+                while i + 8 <= searchEnd {
+                    let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                    let x = w ^ (ones &* 0x7F)
+                    if ((w &- ones &* 0x20) & ~w | (x &- ones) & ~x) & highs != 0 { break }
+                    i += 8
+                }
+                guard i < searchEnd else { return incompleteOrTooLarge(n, limits) }
+                let b = p[i]
+                if (b >= 0x20 && b != 0x7F) || b == 0x09 { i += 1; continue }
+                if b == 0x0A { lineEnd = i; next = i + 1; break scanning }
+                if b == 0x0D {
+                    guard i + 1 < searchEnd else { return incompleteOrTooLarge(n, limits) }
+                    guard p[i + 1] == 0x0A else { return .failed(.init(status: 400, reason: "bare CR in the request head")) }
+                    lineEnd = i; next = i + 2
+                    break scanning
+                }
+                return .failed(.init(status: 400, reason: "control character in a header value"))
             }
             var lo = colon + 1, hi = lineEnd
             while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
             while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
-            var i = lo
-            // Eight bytes at a time while none is a control character (SWAR: a byte below 0x20
-            // or equal to 0x7F sets its high bit); the byte loop judges the rest exactly.
-            while i + 8 <= hi {
-                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-                let x = w ^ (ones &* 0x7F)
-                if ((w &- ones &* 0x20) & ~w | (x &- ones) & ~x) & highs != 0 { break }
-                i += 8
-            }
-            while i < hi {
-                let b = p[i]
-                if (b < 0x20 && b != 0x09) || b == 0x7F {
-                    return .failed(.init(status: 400, reason: b == 0x0D ? "bare CR in the request head" : "control character in a header value"))
-                }
-                i += 1
-            }
+            defer { lineStart = next }
             let value = lo..<hi
             switch headerKind(p, lineStart, colon) {
             case .host:
@@ -242,6 +263,11 @@ public enum HTTPHeadParser {
         }
     }
 
+    /// Nothing wrong yet: incomplete, unless the head has already reached `maxHead` bytes.
+    private static func incompleteOrTooLarge(_ n: Int, _ limits: HTTPLimits) -> HTTPHeadScanResult {
+        n >= limits.maxHead ? .failed(.init(status: 431, reason: "request head too large")) : .incomplete
+    }
+
     /// `METHOD SP target SP HTTP/1.x`, each part checked in one pass.
     private static func requestLine(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into layout: inout HTTPHeadLayout) -> HTTPParseError? {
         var i = start
@@ -264,9 +290,11 @@ public enum HTTPHeadParser {
                 || hasPrefix(p, target, "http://") || hasPrefix(p, target, "https://") else {
             return .init(status: 400, reason: "invalid request target")
         }
-        if equals(p, version, "HTTP/1.1") {
+        // "HTTP/1.1" and "HTTP/1.0" are eight bytes: one load and compare each.
+        let versionWord = version.count == 8 ? UnsafeRawPointer(p + version.lowerBound).loadUnaligned(as: UInt64.self) : 0
+        if versionWord == 0x312E_312F_5054_5448 {  // "HTTP/1.1", little-endian
             layout.minorVersion = 1; layout.keepAlive = true
-        } else if equals(p, version, "HTTP/1.0") {
+        } else if versionWord == 0x302E_312F_5054_5448 {  // "HTTP/1.0"
             layout.minorVersion = 0; layout.keepAlive = false
         } else if version.count == 8 && hasPrefix(p, version, "HTTP/") && p[version.lowerBound + 5] >= 0x30 && p[version.lowerBound + 5] <= 0x39 {
             return .init(status: 505, reason: "HTTP version not supported")
@@ -275,7 +303,7 @@ public enum HTTPHeadParser {
         }
         layout.method = method
         layout.target = target
-        layout.isHEAD = equals(p, method, "HEAD")
+        layout.isHEAD = method.count == 4 && UnsafeRawPointer(p + method.lowerBound).loadUnaligned(as: UInt32.self) == 0x4441_4548  // "HEAD"
         return nil
     }
 
@@ -321,19 +349,27 @@ public enum HTTPHeadParser {
         }
     }
 
-    static func equals(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
-        r.count == s.utf8CodeUnitCount && memcmp(p + r.lowerBound, s.utf8Start, r.count) == 0
-    }
-
     static func hasPrefix(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
         r.count >= s.utf8CodeUnitCount && memcmp(p + r.lowerBound, s.utf8Start, s.utf8CodeUnitCount) == 0
     }
 
-    /// ASCII case-insensitive equality with a lowercase literal.
+    /// ASCII case-insensitive equality with a lowercase literal of letters, digits and `-`,
+    /// eight bytes at a time (`| 0x20` lowercases letters and keeps those literal bytes; inputs
+    /// are tokens or validated values, so no control byte can pass for one).
+    @inline(__always)
     static func equalsIgnoringCase(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
-        guard r.count == s.utf8CodeUnitCount else { return false }
-        let q = s.utf8Start
-        for i in 0..<r.count where p[r.lowerBound + i] | 0x20 != q[i] { return false }
+        let count = s.utf8CodeUnitCount
+        guard r.count == count else { return false }
+        let a = UnsafeRawPointer(p + r.lowerBound), b = UnsafeRawPointer(s.utf8Start)
+        var i = 0
+        while i + 8 <= count {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) | 0x2020_2020_2020_2020 != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i += 8
+        }
+        while i < count {
+            if a.load(fromByteOffset: i, as: UInt8.self) | 0x20 != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
         return true
     }
 
