@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CGnetLinux
 
 /// Limits on what a client may send before the server refuses it.
 public struct HTTPLimits: Sendable {
@@ -391,10 +392,7 @@ public enum HTTPHeadParser {
         }
     }
 
-    /// RFC 9110 token characters, as two 64-bit masks (bit `b` set when byte `b` is one).
+    /// RFC 9110 token characters (a bit map in the C shim: no branches).
     @inline(__always)
-    static func isTokenByte(_ b: UInt8) -> Bool {
-        let low: UInt64 = 0x03ff_6cfa_0000_0000, high: UInt64 = 0x57ff_ffff_c7ff_fffe
-        return b < 64 ? (low >> UInt64(b)) & 1 != 0 : b < 128 && (high >> UInt64(b - 64)) & 1 != 0
-    }
+    static func isTokenByte(_ b: UInt8) -> Bool { gnet_http_is_token(b) != 0 }
 }
