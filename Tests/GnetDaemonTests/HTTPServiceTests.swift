@@ -25,10 +25,15 @@ func rawHTTP(_ address: NetworkAddress, _ request: String, timeout: Int = 5) thr
     let c = try EchoClient(address, timeout: timeout)
     let bytes = Array(request.utf8)
     _ = send(c.fd, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+    return readUntilClosed(c.fd)
+}
+
+/// Everything the peer sends on `fd` until it closes (or the socket's receive timeout).
+func readUntilClosed(_ fd: Int32) -> String {
     var out: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 65536)
     while true {
-        let n = recv(c.fd, &buf, buf.count, 0)
+        let n = recv(fd, &buf, buf.count, 0)
         if n <= 0 { break }
         out += buf[0..<n]
     }
@@ -97,14 +102,7 @@ func rawHTTP(_ address: NetworkAddress, _ request: String, timeout: Int = 5) thr
             let piece = Array(mixedBytes[start..<min(start + 7, mixedBytes.count)])
             _ = send(pieces.fd, piece, piece.count, Int32(MSG_NOSIGNAL))
         }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(pieces.fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            received += buffer[0..<n]
-        }
-        let split = String(decoding: received, as: UTF8.self)
+        let split = readUntilClosed(pieces.fd)
         #expect(statusLines(split.replacingOccurrences(of: "Hello, World!", with: "\r\n").replacingOccurrences(of: "{\"ok\":true}", with: "\r\n")) == expected, "\(split)")
 
         // Answers followed by the start of a head that never ends: the rest of the head is

@@ -230,11 +230,8 @@ public enum HTTPHeadParser {
                 }
                 return .failed(.init(status: 400, reason: "control character in a header value"))
             }
-            var lo = colon + 1, hi = lineEnd
-            while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
-            while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
             defer { lineStart = next }
-            let value = lo..<hi
+            let value = trimmed(p, colon + 1..<lineEnd)
             switch headerKind(p, lineStart, colon) {
             case .host:
                 if layout.host != nil { return .failed(.init(status: 400, reason: "more than one Host")) }
@@ -314,23 +311,16 @@ public enum HTTPHeadParser {
         var parsed: Int? = nil
         var conflicting = false
         var malformed = false
-        var part = value.lowerBound
-        while part <= value.upperBound {
-            var end = part
-            while end < value.upperBound && p[end] != 0x2C { end += 1 }
-            var lo = part, hi = end
-            while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
-            while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
-            if lo == hi || hi - lo > 18 { malformed = true; break }
+        forEachToken(p, value) { digits in
+            guard !malformed else { return }
+            guard !digits.isEmpty, digits.count <= 18 else { malformed = true; return }
             var v = 0
-            for k in lo..<hi {
-                guard p[k] >= 0x30 && p[k] <= 0x39 else { malformed = true; break }
+            for k in digits {
+                guard p[k] >= 0x30 && p[k] <= 0x39 else { malformed = true; return }
                 v = v * 10 + Int(p[k] - 0x30)
             }
-            if malformed { break }
             if let existing = parsed, existing != v { conflicting = true }
             parsed = v
-            part = end + 1
         }
         if malformed { return nil }
         return conflicting ? -1 : parsed
@@ -342,12 +332,18 @@ public enum HTTPHeadParser {
         while start <= value.upperBound {
             var end = start
             while end < value.upperBound && p[end] != 0x2C { end += 1 }
-            var lo = start, hi = end
-            while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
-            while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
-            body(lo..<hi)
+            body(trimmed(p, start..<end))
             start = end + 1
         }
+    }
+
+    /// `r` without leading and trailing spaces and tabs.
+    @inline(__always)
+    static func trimmed(_ p: UnsafePointer<UInt8>, _ r: Range<Int>) -> Range<Int> {
+        var lo = r.lowerBound, hi = r.upperBound
+        while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
+        while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
+        return lo..<hi
     }
 
     static func hasPrefix(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {

@@ -330,9 +330,7 @@ public final class HTTPService: EventHandler {
             status = r.status
             bodyCount = r.body.count
             state.pointee.batch.append(r.head)
-            state.pointee.batch.append(date.header())
-            if !layout.keepAlive { state.pointee.batch.append(HTTPService.connectionClose) }
-            state.pointee.batch.append("\r\n")
+            endHead(keepAlive: layout.keepAlive)
             if !layout.isHEAD { state.pointee.batch.append(r.body) }
         }
         accessLog?.record(client: x.client, request: head, layout, status: status, bytes: layout.isHEAD ? 0 : bodyCount)
@@ -385,15 +383,21 @@ public final class HTTPService: EventHandler {
         finishHead(c, x, status, head, layout, request, body: layout.isHEAD ? "" : text)
     }
 
+    /// Ends the head just added to the batch: Date, `Connection: close` unless kept alive, the
+    /// blank line.
+    private func endHead(keepAlive: Bool) {
+        state.pointee.batch.append(date.header())
+        if !keepAlive { state.pointee.batch.append(HTTPService.connectionClose) }
+        state.pointee.batch.append("\r\n")
+    }
+
     /// Ends a head (Date, Connection, blank line), adds a small body, then either sends the
     /// file or goes on to the next request.
     private func finishHead(_ c: Conn, _ x: Exchange, _ status: Int, _ head: String, _ layout: HTTPHeadLayout, _ request: UnsafeRawBufferPointer,
                             body: String = "", file: (Int32, Int, Int)? = nil) {
         accessLog?.record(client: x.client, request: request, layout, status: status, bytes: file?.2 ?? body.utf8.count)
         state.pointee.batch.append(head)
-        state.pointee.batch.append(date.header())
-        if !layout.keepAlive { state.pointee.batch.append(HTTPService.connectionClose) }
-        state.pointee.batch.append("\r\n")
+        endHead(keepAlive: layout.keepAlive)
         state.pointee.batch.append(body)
         if let (fd, offset, length) = file {
             flush(c)
