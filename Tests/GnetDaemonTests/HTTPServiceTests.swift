@@ -83,6 +83,14 @@ func readUntilClosed(_ fd: Int32) -> String {
         #expect(statuses == ["201 Created", "200 OK", "201 Created"])
         #expect(piped.hasSuffix("{\"ok\":true}"))
 
+        // Routes match the path only (never the query), longest prefix first, short and long
+        // targets alike.
+        let long = String(repeating: "z", count: 40)
+        let routed = try rawHTTP(address, ["/?/api/", "/\(long)?/api/", "/api/\(long)?q", "/ap", "/api", "/api/"]
+            .map { "GET \($0) HTTP/1.1\r\nHost: a\r\n\r\n" }.joined() + "GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        let routedStatuses = routed.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(while: { $0 != "\r\n" })) }
+        #expect(routedStatuses == ["200 OK", "200 OK", "201 Created", "200 OK", "200 OK", "201 Created", "201 Created"], "\(routed)")
+
         // Pipelined requests with bodies among them (Content-Length, chunked), HEAD, and the
         // whole batch sent whole and then in 7-byte pieces: the same answers in the same order.
         let mixed = "GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /api/p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"

@@ -27,20 +27,57 @@ public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertibl
 
 /// What a request head declares, as positions in the head's own bytes: everything the server
 /// acts on, found without copying or allocating (the per-request path of `HTTPService`).
-/// Ranges are byte offsets from the start of the head.
+/// Ranges are byte offsets from the start of the head. Stored packed (each range in one word,
+/// 64 bytes in all) so that handing a layout from the scanner to the responder is a few moves,
+/// not a `memcpy`; heads are shorter than 4 GiB (the scanner refuses longer ones).
 public struct HTTPHeadLayout: Equatable, Sendable {
+    /// A range packed as `lowerBound << 32 | upperBound`; `absent` for an optional not given.
+    private static let absent = UInt64.max
+    private var methodSpan: UInt64 = 0
+    private var targetSpan: UInt64 = 0
+    private var hostSpan = absent
+    private var ifModifiedSinceSpan = absent
+    private var rangeSpan = absent
+    private var declaredLength = -1
+    private var fieldCount: UInt32 = 0
+    private var minor: UInt8 = 1
+
+    @inline(__always) private static func pack(_ r: Range<Int>) -> UInt64 { UInt64(truncatingIfNeeded: r.lowerBound) << 32 | UInt64(truncatingIfNeeded: r.upperBound) & 0xFFFF_FFFF }
+    @inline(__always) private static func unpack(_ s: UInt64) -> Range<Int> { Int(s >> 32)..<Int(s & 0xFFFF_FFFF) }
+    @inline(__always) private static func pack(_ r: Range<Int>?) -> UInt64 { r.map { pack($0) } ?? absent }
+    @inline(__always) private static func unpackOptional(_ s: UInt64) -> Range<Int>? { s == absent ? nil : unpack(s) }
+
     /// The method token.
-    public var method: Range<Int> = 0..<0
+    public var method: Range<Int> {
+        get { Self.unpack(methodSpan) }
+        set { methodSpan = Self.pack(newValue) }
+    }
     /// The request target, query included (bytes 0x21–0x7E).
-    public var target: Range<Int> = 0..<0
+    public var target: Range<Int> {
+        get { Self.unpack(targetSpan) }
+        set { targetSpan = Self.pack(newValue) }
+    }
     /// The method is `HEAD` (the response has no body).
     public var isHEAD = false
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
-    public var minorVersion = 1
+    public var minorVersion: Int {
+        get { Int(minor) }
+        set { minor = UInt8(truncatingIfNeeded: newValue) }
+    }
     /// The `Host` value (at most one is accepted; HTTP/1.1 requires it).
-    public var host: Range<Int>? = nil
+    public var host: Range<Int>? {
+        get { Self.unpackOptional(hostSpan) }
+        set { hostSpan = Self.pack(newValue) }
+    }
+    /// Whether a `Host` field was given (without unpacking its range).
+    public var hasHost: Bool { hostSpan != Self.absent }
     /// The declared body length; nil when none was declared.
-    public var contentLength: Int? = nil
+    public var contentLength: Int? {
+        get { declaredLength < 0 ? nil : declaredLength }
+        set { declaredLength = newValue ?? -1 }
+    }
+    /// A body follows the head: a positive `Content-Length`, or chunked.
+    public var hasBody: Bool { chunked || declaredLength > 0 }
     /// The body is chunked (`Transfer-Encoding: chunked`, never with `Content-Length`).
     public var chunked = false
     /// Whether the connection stays open after the response (version default, then `Connection`).
@@ -48,11 +85,20 @@ public struct HTTPHeadLayout: Equatable, Sendable {
     /// `Expect: 100-continue` was sent.
     public var expectContinue = false
     /// The `If-Modified-Since` value.
-    public var ifModifiedSince: Range<Int>? = nil
+    public var ifModifiedSince: Range<Int>? {
+        get { Self.unpackOptional(ifModifiedSinceSpan) }
+        set { ifModifiedSinceSpan = Self.pack(newValue) }
+    }
     /// The `Range` value.
-    public var range: Range<Int>? = nil
+    public var range: Range<Int>? {
+        get { Self.unpackOptional(rangeSpan) }
+        set { rangeSpan = Self.pack(newValue) }
+    }
     /// Header fields in the head.
-    public var headerCount = 0
+    public var headerCount: Int {
+        get { Int(fieldCount) }
+        set { fieldCount = UInt32(truncatingIfNeeded: newValue) }
+    }
     /// An empty layout, to be filled by `HTTPHeadParser.scan`.
     public init() {}
 }
@@ -143,7 +189,7 @@ public enum HTTPHeadParser {
         guard let raw = bytes.baseAddress, bytes.count > 0 else { return .incomplete }
         let p = raw.assumingMemoryBound(to: UInt8.self)
         let n = bytes.count
-        let searchEnd = min(n, limits.maxHead)
+        let searchEnd = min(n, limits.maxHead, Int(UInt32.max))  // layouts hold 32-bit offsets
         layout = HTTPHeadLayout()
         var lineStart = 0
         var connectionClose = false, connectionKeepAlive = false
@@ -191,7 +237,7 @@ public enum HTTPHeadParser {
                     }
                     layout.chunked = true
                 }
-                if layout.minorVersion == 1 && layout.host == nil { return .failed(.init(status: 400, reason: "HTTP/1.1 request without Host")) }
+                if layout.minorVersion == 1 && !layout.hasHost { return .failed(.init(status: 400, reason: "HTTP/1.1 request without Host")) }
                 if connectionClose { layout.keepAlive = false } else if connectionKeepAlive { layout.keepAlive = true }
                 return .complete(length: end)
             }
@@ -234,7 +280,7 @@ public enum HTTPHeadParser {
             let value = trimmed(p, colon + 1..<lineEnd)
             switch headerKind(p, lineStart, colon) {
             case .host:
-                if layout.host != nil { return .failed(.init(status: 400, reason: "more than one Host")) }
+                if layout.hasHost { return .failed(.init(status: 400, reason: "more than one Host")) }
                 layout.host = value
             case .contentLength:
                 guard let length = contentLength(p, value) else { return .failed(.init(status: 400, reason: "invalid Content-Length")) }
@@ -269,7 +315,11 @@ public enum HTTPHeadParser {
     /// `METHOD SP target SP HTTP/1.x`, each part checked in one pass.
     private static func requestLine(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into layout: inout HTTPHeadLayout) -> HTTPParseError? {
         var i = start
-        while i < end && isTokenByte(p[i]) { i += 1 }
+        if end - start > 4 && UnsafeRawPointer(p + start).loadUnaligned(as: UInt32.self) == 0x2054_4547 {
+            i += 3  // "GET ", the common method, as one word (little-endian)
+        } else {
+            while i < end && isTokenByte(p[i]) { i += 1 }
+        }
         guard i < end, p[i] == 0x20 else {
             return .init(status: 400, reason: i == end || p[i] == 0x20 ? "malformed request line" : (p[i] == 0x0D ? "bare CR in the request head" : "invalid method"))
         }

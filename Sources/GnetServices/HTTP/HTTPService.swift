@@ -58,6 +58,8 @@ public final class HTTPService: EventHandler {
         let files: StaticFiles?
     }
     private let routes: [PreparedRoute]
+    /// The same routes for the per-request path: prefixes and prepared responses.
+    private let table: RouteTable
     private let notFound: PreparedRoute
     private let options: HTTPServiceOptions
     private let accessLog: AccessLog?
@@ -71,8 +73,7 @@ public final class HTTPService: EventHandler {
     private struct LoopState {
         /// Responses gathered during one `onTraffic`, written with one syscall.
         var batch = ResponseBatch(capacity: 64 * 1024)
-        /// Per route: head + Date + CRLF + body for `second` (one copy answers a request).
-        var responses: [[UInt8]] = []
+        /// The second `table`'s prepared responses carry in their `Date`.
         var second = -1
     }
     private let state: UnsafeMutablePointer<LoopState>
@@ -112,11 +113,12 @@ public final class HTTPService: EventHandler {
         keepaliveTimeoutNanos = options.keepaliveTimeout.nanoseconds
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState())
-        state.pointee.responses = Array(repeating: [], count: self.routes.count)
+        table = RouteTable(self.routes.map { ($0.prefix, $0.status, $0.body.count, $0.files != nil) })
     }
 
     deinit {
         state.pointee.batch.deallocate()
+        table.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
     }
@@ -209,7 +211,7 @@ public final class HTTPService: EventHandler {
                     case .complete(let length):
                         let head = UnsafeRawBufferPointer(rebasing: rest[0..<length])
                         offset += length
-                        if layout.chunked || (layout.contentLength ?? 0) > 0 {
+                        if layout.hasBody {
                             let accepted = startBody(c, x, layout, head, now: now)
                             c.discard(offset)
                             if !accepted { return .none }
@@ -258,7 +260,7 @@ public final class HTTPService: EventHandler {
         state.pointee.second = second
         let dateHeader = date.header()
         for i in routes.indices where routes[i].files == nil {
-            state.pointee.responses[i] = routes[i].head + dateHeader + [13, 10] + routes[i].body
+            table.prepare(i, routes[i].head, dateHeader, [13, 10], routes[i].body)
         }
     }
 
@@ -294,13 +296,8 @@ public final class HTTPService: EventHandler {
 
     private func route(_ head: UnsafeRawBufferPointer, _ layout: HTTPHeadLayout) -> Int {
         guard let base = head.baseAddress else { return -1 }
-        let target = base + layout.target.lowerBound
-        let query = memchr(target, 0x3F, layout.target.count)
-        let pathLength = query.map { UnsafeRawPointer($0) - target } ?? layout.target.count  // without the query
-        for i in routes.indices where routes[i].prefix.count <= pathLength {
-            if routes[i].prefix.withUnsafeBytes({ $0.isEmpty || memcmp($0.baseAddress!, target, $0.count) == 0 }) { return i }
-        }
-        return -1
+        let target = layout.target
+        return table.match((base + target.lowerBound).assumingMemoryBound(to: UInt8.self), count: target.count)
     }
 
     /// Writes what `respond` gathered.
@@ -313,18 +310,17 @@ public final class HTTPService: EventHandler {
     /// Adds the response to the request `head` to the batch (or starts sending its file).
     private func respond(_ c: Conn, _ x: Exchange, _ layout: HTTPHeadLayout, _ head: UnsafeRawBufferPointer) {
         let index = route(head, layout)
-        if index >= 0, let files = routes[index].files {
+        if index >= 0 && table.entries[index].servesFiles, let files = routes[index].files {
             serveFile(c, x, files, prefixLength: routes[index].prefix.count, layout, head)
             return
         }
         let status: Int, bodyCount: Int
         if layout.keepAlive && index >= 0 {
             // The common case: the prepared response, whole or (HEAD) without its body.
-            status = routes[index].status
-            bodyCount = routes[index].body.count
-            state.pointee.responses[index].withUnsafeBytes { r in
-                if let p = r.baseAddress { state.pointee.batch.append(p, count: r.count - (layout.isHEAD ? bodyCount : 0)) }
-            }
+            let e = table.entries[index]
+            status = e.status
+            bodyCount = e.bodyCount
+            if let r = e.response { state.pointee.batch.append(r, count: e.responseCount - (layout.isHEAD ? bodyCount : 0)) }
         } else {
             let r = index >= 0 ? routes[index] : notFound
             status = r.status
