@@ -33,6 +33,23 @@ func parseHead(_ text: String, limits: HTTPLimits = HTTPLimits()) -> HTTPHeadPar
         } else { Issue.record("chunked") }
     }
 
+    @Test func fieldNamesInAnyCaseAndOnlyExactly() {
+        // The interpreted names are recognized in any case, and nothing else passes for them.
+        if case .complete(let h, _) = parseHead("PUT /x HTTP/1.1\r\nhOsT: a\r\nCONTENT-LENGTH: 3\r\ncOnNeCtIoN: CLOSE\r\nEXPECT: 100-Continue\r\nrange: bytes=1-2\r\nIF-MODIFIED-SINCE: x\r\n\r\n") {
+            #expect(h.method == "PUT" && h.host == "a" && h.contentLength == 3 && !h.keepAlive && h.expectContinue && h.range == "bytes=1-2" && h.ifModifiedSince == "x")
+        } else { Issue.record("mixed case names") }
+        // Near misses are other fields: a longer name, a name that only starts alike, `_` for `-`.
+        if case .complete(let h, _) = parseHead("GET / HTTP/1.1\r\nHost: a\r\nHosts: b\r\nContent-Lengthy: 5\r\nContent_Length: 5\r\nConnectionx: close\r\nRang: x\r\n\r\n") {
+            #expect(h.host == "a" && h.contentLength == nil && h.keepAlive && h.range == nil && h.headerCount == 6)
+        } else { Issue.record("near misses") }
+        // A control byte where a known name has `-` is an invalid name, never that field.
+        if case .failed(let e) = parseHead("GET / HTTP/1.1\r\nHost: a\r\nContent\rLength: 5\r\n\r\n") { #expect(e.status == 400) } else { Issue.record("CR in a name") }
+        if case .failed(let e) = parseHead("GET / HTTP/1.1\r\nHost: a\r\nTransfer\rEncoding: chunked\r\n\r\n") { #expect(e.status == 400) } else { Issue.record("CR in a name") }
+        if case .failed(let e) = parseHead("GET / HTTP/1.1\r\nHost: a\r\nIf\rModified-Since: x\r\n\r\n") { #expect(e.status == 400) } else { Issue.record("CR in a name") }
+        if case .failed(let e) = parseHead("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") { #expect(e.reason == "more than one Host") } else { Issue.record("two Hosts") }
+        if case .failed(let e) = parseHead("GET / HTTP/1.1\r\nHost : a\r\n\r\n") { #expect(e.status == 400) } else { Issue.record("space before colon") }
+    }
+
     @Test(arguments: [
         ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
         ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400),

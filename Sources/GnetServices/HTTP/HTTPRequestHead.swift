@@ -245,11 +245,18 @@ public enum HTTPHeadParser {
             if layout.headerCount > limits.maxHeaders { return .failed(.init(status: 431, reason: "too many header fields")) }
             if first == 0x20 || first == 0x09 { return .failed(.init(status: 400, reason: "obsolete line folding")) }
             var colon = lineStart
-            while colon < searchEnd && isTokenByte(p[colon]) { colon += 1 }
-            guard colon < searchEnd else { return incompleteOrTooLarge(n, limits) }
-            guard p[colon] == 0x3A, colon > lineStart else {
-                if p[colon] == 0x0D || p[colon] == 0x0A { return .failed(.init(status: 400, reason: "header field without a colon")) }
-                return .failed(.init(status: 400, reason: colon == lineStart ? "header field without a name" : "invalid header field name"))
+            let kind: HeaderKind
+            if let known = knownField(p, lineStart, searchEnd) {
+                kind = known.kind
+                colon = known.colon
+            } else {
+                while colon < searchEnd && isTokenByte(p[colon]) { colon += 1 }
+                guard colon < searchEnd else { return incompleteOrTooLarge(n, limits) }
+                guard p[colon] == 0x3A, colon > lineStart else {
+                    if p[colon] == 0x0D || p[colon] == 0x0A { return .failed(.init(status: 400, reason: "header field without a colon")) }
+                    return .failed(.init(status: 400, reason: colon == lineStart ? "header field without a name" : "invalid header field name"))
+                }
+                kind = headerKind(p, lineStart, colon)
             }
             // The value runs to CR LF (or a lone LF); HTAB is allowed, other control bytes are
             // not. Eight bytes at a time while none is a control byte (SWAR: a byte below 0x20
@@ -278,7 +285,7 @@ public enum HTTPHeadParser {
             }
             defer { lineStart = next }
             let value = trimmed(p, colon + 1..<lineEnd)
-            switch headerKind(p, lineStart, colon) {
+            switch kind {
             case .host:
                 if layout.hasHost { return .failed(.init(status: 400, reason: "more than one Host")) }
                 layout.host = value
@@ -400,24 +407,57 @@ public enum HTTPHeadParser {
         r.count >= s.utf8CodeUnitCount && memcmp(p + r.lowerBound, s.utf8Start, s.utf8CodeUnitCount) == 0
     }
 
-    /// ASCII case-insensitive equality with a lowercase literal of letters, digits and `-`,
-    /// eight bytes at a time (`| 0x20` lowercases letters and keeps those literal bytes; inputs
-    /// are tokens or validated values, so no control byte can pass for one).
+    /// ASCII case-insensitive equality with a lowercase literal, a word at a time. Exact: each
+    /// literal byte with bit 0x40 (its letters) also accepts its uppercase form, every other
+    /// literal byte (`-`, digits, `:`, `/`) only itself, so no other byte can pass for one.
     @inline(__always)
     static func equalsIgnoringCase(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
         let count = s.utf8CodeUnitCount
         guard r.count == count else { return false }
         let a = UnsafeRawPointer(p + r.lowerBound), b = UnsafeRawPointer(s.utf8Start)
-        var i = 0
-        while i + 8 <= count {
-            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) | 0x2020_2020_2020_2020 != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
-            i += 8
+        @inline(__always) func same64(_ at: Int) -> Bool {
+            let e = b.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+            return a.loadUnaligned(fromByteOffset: at, as: UInt64.self) | (e & 0x4040_4040_4040_4040) >> 1 == e
         }
-        while i < count {
-            if a.load(fromByteOffset: i, as: UInt8.self) | 0x20 != b.load(fromByteOffset: i, as: UInt8.self) { return false }
-            i += 1
+        @inline(__always) func same32(_ at: Int) -> Bool {
+            let e = b.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+            return a.loadUnaligned(fromByteOffset: at, as: UInt32.self) | (e & 0x4040_4040) >> 1 == e
+        }
+        if count >= 8 {
+            var i = 0
+            while i + 8 < count {
+                if !same64(i) { return false }
+                i += 8
+            }
+            return same64(count - 8)  // the last word, overlapping the one before
+        }
+        if count >= 4 { return same32(0) && same32(count - 4) }
+        for i in 0..<count {
+            let e = b.load(fromByteOffset: i, as: UInt8.self)
+            if a.load(fromByteOffset: i, as: UInt8.self) | (e & 0x40) >> 1 != e { return false }
         }
         return true
+    }
+
+    /// The interpreted header whose name starts the line at `start`, recognized in place with
+    /// its colon (such names are tokens, so the byte-by-byte token check is not needed), or nil
+    /// for any other name or one not wholly here yet.
+    @inline(__always)
+    static func knownField(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> (kind: HeaderKind, colon: Int)? {
+        @inline(__always) func named(_ s: StaticString, _ kind: HeaderKind) -> (kind: HeaderKind, colon: Int)? {
+            let colon = start + s.utf8CodeUnitCount
+            guard colon < end, p[colon] == 0x3A, equalsIgnoringCase(p, start..<colon, s) else { return nil }
+            return (kind, colon)
+        }
+        switch p[start] | 0x20 {
+        case 0x68: return named("host", .host)
+        case 0x63: return named("content-length", .contentLength) ?? named("connection", .connection)
+        case 0x74: return named("transfer-encoding", .transferEncoding)
+        case 0x65: return named("expect", .expect)
+        case 0x69: return named("if-modified-since", .ifModifiedSince)
+        case 0x72: return named("range", .range)
+        default: return nil
+        }
     }
 
     enum HeaderKind { case host, contentLength, transferEncoding, connection, expect, ifModifiedSince, range, other }
