@@ -15,7 +15,8 @@ import Testing
         let c = try ConfigLoader.parse(base + "workers: 3\ndrain_timeout: 250ms\nlog_level: debug\n", file: "t.yaml")
         #expect(c.workers == .fixed(3) && c.resolvedWorkers == 3)
         #expect(c.drainTimeout == ConfigDuration(milliseconds: 250))
-        #expect(c.control.socket == "/run/gnet/control.sock" && c.control.mode == "0660")
+        #expect(c.control.socket == "/run/gnet/control.sock" && c.control.mode == "0660" && c.control.idleTimeout == .seconds(300))
+        #expect(try ConfigLoader.parse(base + "control:\n  idle_timeout: 90s\n", file: "t.yaml").control.idleTimeout == .seconds(90))
         #expect(try ConfigLoader.parse(base, file: "t.yaml").workers == .auto)
         #expect(ConfigDuration(parsing: "5m")?.milliseconds == 300_000)
         #expect(ConfigDuration(parsing: "1h")?.milliseconds == 3_600_000)
@@ -47,6 +48,8 @@ import Testing
         ("log_level: loud\n", "t.yaml:1:12: log_level: must be one of debug, info, warning, error"),
         ("control:\n  socket: relative.sock\n", "t.yaml:2:11: control.socket: must be an absolute path"),
         ("control:\n  mode: \"0999\"\n", "t.yaml:2:9: control.mode: must be octal"),
+        ("control:\n  idle_timeout: 0s\n", "t.yaml:2:17: control.idle_timeout: must be positive"),
+        ("control:\n  idle_timeout: later\n", "t.yaml:2:17: control.idle_timeout: invalid duration \"later\""),
         ("user: nosuchuser-gnet-test\n", "t.yaml:1:7: user: no such user"),
         ("services:\n  - name: x\n    protocol: gopher\n    listen: [\"tcp://1.2.3.4:1\"]\n", "t.yaml:3:15: services[0].protocol: protocol must be one of echo, http, push, framed, proxy"),
         ("services:\n  - name: x\n    protocol: echo\n    listen: [\"tcp://\"]\n", "t.yaml:4:14: services[0].listen[0]: invalid address \"tcp://\""),

@@ -59,8 +59,8 @@ final class DaemonHarness {
     }
 
     /// Writes the configuration file (control socket and drain timeout filled in).
-    func write(config body: String, workers: Int = 2, drain: String = "5s") throws {
-        let text = "workers: \(workers)\ndrain_timeout: \(drain)\ncontrol:\n  socket: \(controlPath)\n  mode: \"0666\"\n" + body
+    func write(config body: String, workers: Int = 2, drain: String = "5s", controlIdle: String = "300s") throws {
+        let text = "workers: \(workers)\ndrain_timeout: \(drain)\ncontrol:\n  socket: \(controlPath)\n  mode: \"0666\"\n  idle_timeout: \(controlIdle)\n" + body
         let fd = open(configPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw TestError("cannot write \(configPath)") }
         _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }

@@ -262,6 +262,30 @@ final class ClientLoad: @unchecked Sendable {
         #expect(h.stop() == 0)
     }
 
+    /// Worker status channels share the supervisor's loop with control clients: the control
+    /// idle timeout disconnects a silent client, never a worker's channel (silent for hours).
+    @Test func silentControlClientsAreDroppedButWorkerChannelsAreNot() throws {
+        let h = try DaemonHarness(config: "")
+        try h.write(config: echoConfig(h), controlIdle: "700ms")
+        try h.start()
+        let before = try h.workers().compactMap { $0["pid"] as? Int }.sorted()
+        #expect(before.count == 2)
+        for _ in 0..<2 {
+            let client = try EchoClient(NetworkAddress(unixPath: h.controlPath), timeout: 10)
+            let connectedAt = Date()
+            var byte: UInt8 = 0
+            #expect(recv(client.fd, &byte, 1, 0) == 0, "the daemon hung up on the silent client")
+            let waited = Date().timeIntervalSince(connectedAt)
+            #expect(waited >= 0.5 && waited < 5, "after the idle timeout (700ms): \(waited)s")
+            client.close()
+        }
+        // The worker channels have now been silent for more than two idle timeouts.
+        #expect(try h.workers().compactMap { $0["pid"] as? Int }.sorted() == before)
+        #expect((try h.request("stats")["supervisor"] as? [String: Any])?["respawns"] as? Int == 0)
+        try EchoClient(try h.addresses("echo")[0]).echo("still served")
+        #expect(h.stop() == 0)
+    }
+
     @Test func garbageOnTheControlSocketIsAnsweredAndHarmless() throws {
         let h = try DaemonHarness(config: "")
         try h.write(config: echoConfig(h))

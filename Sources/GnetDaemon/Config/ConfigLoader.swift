@@ -84,7 +84,7 @@ public enum ConfigLoader {
         guard case .mapping(let top) = root else { throw fail([], "the configuration must be a mapping of keys") }
         try checkMapping(top, allowed: Set(DaemonConfig.CodingKeys.allCases.map(\.rawValue)), at: [], file: file)
         if let control = top["control"] {
-            guard case .mapping(let m) = control else { throw fail([.key("control")], "must be a mapping (socket, mode)") }
+            guard case .mapping(let m) = control else { throw fail([.key("control")], "must be a mapping (socket, mode, idle_timeout)") }
             try checkMapping(m, allowed: Set(ControlConfig.CodingKeys.allCases.map(\.rawValue)), at: [.key("control")], file: file)
         }
         guard let services = top["services"] else { return }
@@ -139,6 +139,7 @@ public enum ConfigLoader {
         guard c.control.socket.hasPrefix("/"), SocketAddress.unix(c.control.socket) != nil else {
             throw fail([.key("control"), .key("socket")], "must be an absolute path of at most 107 bytes")
         }
+        guard c.control.idleTimeout.milliseconds > 0 else { throw fail([.key("control"), .key("idle_timeout")], "must be positive") }
         if let user = c.user {
             guard !user.isEmpty, getpwnam(user) != nil else { throw fail([.key("user")], "no such user \"\(user)\"") }
         }

@@ -125,6 +125,8 @@ public struct ControlConfig: Codable, Equatable, Hashable, Sendable {
     public var socket: String = "/run/gnet/control.sock"
     /// Octal permission bits, e.g. "0660".
     public var mode: String = "0660"
+    /// A control client that sends nothing for this long is disconnected.
+    public var idleTimeout: ConfigDuration = .seconds(300)
 
     public init() {}
 
@@ -132,9 +134,13 @@ public struct ControlConfig: Codable, Equatable, Hashable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         socket = try c.decodeIfPresent(String.self, forKey: .socket) ?? "/run/gnet/control.sock"
         mode = try c.decodeIfPresent(String.self, forKey: .mode) ?? "0660"
+        idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? .seconds(300)
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case socket, mode }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case socket, mode
+        case idleTimeout = "idle_timeout"
+    }
 
     /// The mode as permission bits; nil when it is not octal 0000–0777.
     public var permissionBits: UInt32? {

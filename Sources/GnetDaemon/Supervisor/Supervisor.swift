@@ -67,8 +67,11 @@ public final class Supervisor: EventHandler {
         sockets.adoptedByService = Systemd.passedSockets()
         workerCount = config.resolvedWorkers
         _ = try sockets.prepare(config, workers: workerCount)
-        let control = try bindControlSocket(config.control)
-        engine = try Engine(handler: self, listeners: [control], options: Self.loopOptions())
+        var control = try bindControlSocket(config.control)
+        // The limits are the control listener's own: worker status channels, enrolled in the
+        // same loop, are silent for hours and must never be closed as idle clients.
+        control.limits = ConnectionLimits(idleTimeout: .milliseconds(config.control.idleTimeout.milliseconds), maxConnections: 256)
+        engine = try Engine(handler: self, listeners: [control], options: Options())
         try engine.handleSignals([SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGUSR1]) { [unowned self] sig in self.signal(sig) }
         try engine.run()
         sockets.closeAll()
@@ -77,14 +80,6 @@ public final class Supervisor: EventHandler {
     }
 
     var lastStartFailed = false
-
-    /// The supervisor's own loop: a bounded number of control clients, idle ones dropped.
-    static func loopOptions() -> Options {
-        var o = Options()
-        o.maxConnections = 256  // control clients
-        o.idleTimeout = .seconds(300)
-        return o
-    }
 
     public func onBoot(_ engine: Engine) -> Action {
         generation = 1
@@ -261,7 +256,7 @@ public final class Supervisor: EventHandler {
             newConfig = configPath == nil ? config : try ConfigLoader.load(path: configPath!)
             if newConfig.control != config.control {
                 throw ConfigError(file: configPath ?? "<built-in>", line: nil, column: nil, path: "control",
-                                  message: "the control socket cannot change on reload (restart gnetd)")
+                                  message: "the control settings cannot change on reload (restart gnetd)")
             }
         } catch {
             rejectReload(reply, "\(error)")
