@@ -6,8 +6,8 @@
 #   unpinned: 2 workers each (the C responder is single-threaded: pinned only), wrk unpinned
 # gnetd-log is gnetd with its access log on (pinned only).
 # For each configuration and depth all servers run at once and are measured in turn, ROUNDS
-# times (default 3), so that the machine's drift falls on all of them alike. Reports per server
-# the median of the rounds' requests/s, p99 and server CPU time per request (all the server's
+# times (default 3), the order rotating each round, so that the machine's drift falls on all
+# of them alike. Reports per server the median of the rounds' requests/s, p99 and server CPU time per request (all the server's
 # processes and threads, from /proc/PID/task/*/schedstat), then ratios as the median (and range)
 # of the per-round ratios. Needs: apt-get install nginx-light wrk.
 # usage: Tests/scripts/http-compare.sh [seconds per run, default 5]
@@ -100,7 +100,11 @@ for config in ${CONFIGS:-pinned unpinned}; do
       "${load[@]}" wrk -t1 -c100 -d1s -s "$work/pipeline.lua" "http://127.0.0.1:$port/" -- "$depth" >/dev/null 2>&1 || true
     done
     for round in $(seq "$rounds"); do
-      for server in "${chosen[@]}"; do
+      # The order rotates from round to round, so that no server always follows the same one.
+      n=${#chosen[@]}
+      order=()
+      for i in $(seq 0 $((n - 1))); do order+=("${chosen[$(( (i + round) % n ))]}"); done
+      for server in "${order[@]}"; do
         pid=${pid_of[$server]}
         before=$(cpu_ns "$pid")
         out=$("${load[@]}" wrk -t1 -c100 -d"${seconds}s" --latency -s "$work/pipeline.lua" "http://127.0.0.1:${port_of[$server]}/" -- "$depth")
