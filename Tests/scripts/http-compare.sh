@@ -7,9 +7,9 @@
 # gnetd-log is gnetd with its access log on (pinned only).
 # For each configuration and depth all servers run at once and are measured in turn, ROUNDS
 # times (default 3), the order rotating each round, so that the machine's drift falls on all
-# of them alike. Reports per server the median of the rounds' requests/s, p99 and server CPU time per request (all the server's
-# processes and threads, from /proc/PID/task/*/schedstat), then ratios as the median (and range)
-# of the per-round ratios. Needs: apt-get install nginx-light wrk.
+# of them alike. Reports per server the median of the rounds' requests/s, p99 and server CPU
+# time per request (all the server's processes and threads, from /proc/PID/task/*/schedstat),
+# then ratios as the median (and range) of the per-round ratios. Needs: apt-get install nginx-light wrk.
 # usage: Tests/scripts/http-compare.sh [seconds per run, default 5]
 # Subsets: CONFIGS="pinned", DEPTHS="16", SERVERS="gnetd gnetd-log" (space-separated); ROUNDS=5.
 set -euo pipefail
