@@ -1,9 +1,16 @@
 import Gnet
 
+/// A service with something to do when its worker begins to drain (listeners closed, open
+/// connections given until the drain timeout): finish what is in flight, let idle connections go.
+public protocol DrainingService: AnyObject {
+    /// Called once, on the loop thread, when draining begins.
+    func beginDraining(_ loop: EventLoop)
+}
+
 /// Serves several services from one loop: each listener group (`Listener.group`) has its own
 /// handler; connections that came from no listener (enrolled or dialled) go to `other`.
 /// The router forwards every callback to the handler that owns the connection.
-public final class ServiceRouter: EventHandler {
+public final class ServiceRouter: EventHandler, DrainingService {
     private let handlers: [any EventHandler]
     private let other: (any EventHandler)?
     private let ticker: (any EventHandler)?
@@ -31,6 +38,10 @@ public final class ServiceRouter: EventHandler {
     public func onWritable(_ c: Conn) -> Action { owner(c)?.onWritable(c) ?? .none }
     public func onClose(_ c: Conn, error: GnetError?) -> Action { owner(c)?.onClose(c, error: error) ?? .none }
     public func onTick() -> (delay: Duration, action: Action) { ticker?.onTick() ?? (.seconds(3600), .none) }
+    /// Tells every service that drains (`DrainingService`) that draining has begun.
+    public func beginDraining(_ loop: EventLoop) {
+        for h in handlers { (h as? DrainingService)?.beginDraining(loop) }
+    }
     public func onShutdown(_ engine: Engine) {
         for h in handlers { h.onShutdown(engine) }
         other?.onShutdown(engine)

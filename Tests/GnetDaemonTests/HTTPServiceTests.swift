@@ -261,3 +261,60 @@ func readUntilClosed(_ fd: Int32) -> String {
         #expect(new.hasSuffix("\"GET /after HTTP/1.0\" 200 13\n"), "\(new)")
     }
 }
+
+@Suite(.serialized, .timeLimit(.minutes(2))) struct HTTPDrainTests {
+    /// On reload the old worker drains like nginx's graceful shutdown: a kept-alive connection
+    /// waiting for its next request is closed at once (not at keepalive_timeout or the drain
+    /// timeout), a request in flight is answered with `Connection: close`, and the old worker
+    /// is gone long before its drain timeout.
+    @Test func reloadClosesIdleKeptAliveConnectionsAndAnswersInFlightOnes() throws {
+        let h = try DaemonHarness(config: "")
+        let config = """
+        services:
+          - name: web
+            protocol: http
+            listen: ["tcp://127.0.0.1:0"]
+            header_timeout: 30s
+            keepalive_timeout: 60s
+            routes:
+              - { path: /, body: "Hello, World!" }
+
+        """
+        try h.write(config: config, workers: 1, drain: "30s")
+        try h.start()
+        let address = try h.addresses("web")[0]
+        func send(_ c: EchoClient, _ text: String) { let b = Array(text.utf8); _ = Glibc.send(c.fd, b, b.count, Int32(MSG_NOSIGNAL)) }
+        func readResponse(_ c: EchoClient) -> String {
+            var buf = [UInt8](repeating: 0, count: 4096)
+            let n = recv(c.fd, &buf, buf.count, 0)
+            return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
+        }
+        let idle = try EchoClient(address, timeout: 10)
+        send(idle, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(readResponse(idle).hasSuffix("Hello, World!"))
+        let inFlight = try EchoClient(address, timeout: 10)
+        send(inFlight, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(readResponse(inFlight).hasSuffix("Hello, World!"))
+        send(inFlight, "GET / HTTP/1.1\r\nHo")  // the next request, half sent
+        #expect(eventually { ((try? h.request("stats")["totals"] as? [String: Any])?["bytes_in"] as? Int ?? 0) >= 70 })
+        let oldPid = try #require(try h.workers().first?["pid"] as? Int)
+
+        let reloadedAt = Date()
+        #expect(try h.request("reload")["ok"] as? Bool == true)
+        var byte: UInt8 = 0
+        #expect(recv(idle.fd, &byte, 1, 0) == 0, "the idle kept-alive connection is closed by the draining worker")
+        #expect(Date().timeIntervalSince(reloadedAt) < 10)
+        send(inFlight, "st: a\r\n\r\n")
+        let last = readUntilClosed(inFlight.fd)
+        #expect(last.hasPrefix("HTTP/1.1 200 OK") && last.contains("Connection: close") && last.hasSuffix("Hello, World!"), "\(last)")
+        #expect(eventually(seconds: 10) { ((try? h.workers()) ?? []).allSatisfy { $0["pid"] as? Int != oldPid } },
+                "the old worker exits once its connections are done, not at the 30s drain timeout")
+        #expect(Date().timeIntervalSince(reloadedAt) < 15)
+        // The new generation serves kept-alive connections as before.
+        let fresh = try EchoClient(address, timeout: 10)
+        send(fresh, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        let answer = readResponse(fresh)
+        #expect(answer.hasSuffix("Hello, World!") && !answer.contains("Connection: close"))
+        #expect(h.stop() == 0)
+    }
+}

@@ -141,6 +141,15 @@ public final class EventLoop: @unchecked Sendable {
         return conn(r)
     }
 
+    /// Calls `body` with every open connection (loop thread only), e.g. to let idle ones go
+    /// when draining. `body` may close the connection it is given.
+    public func forEachConnection(_ body: (Conn) -> Void) {
+        for fd in 0..<tableCapacity {
+            guard let r = table[fd], r.pointee.phase == .open else { continue }
+            body(conn(r))
+        }
+    }
+
     /// Stops accepting on every listener for good (loop thread): the descriptors are closed
     /// (a supervisor holding copies keeps the sockets alive for its other workers), open
     /// connections carry on. Used to drain.

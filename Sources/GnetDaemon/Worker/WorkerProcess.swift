@@ -87,7 +87,9 @@ public enum WorkerProcess {
         var options = Options()
         options.readBufferCap = spec.services.compactMap { $0.readBufferCap?.bytes }.max() ?? 0
         options.logger = StandardErrorLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
-        let engine = try Engine(handler: ServiceRouter(handlers: handlers, other: channel), listeners: listeners, options: options,
+        let router = ServiceRouter(handlers: handlers, other: channel)
+        channel.servicesDraining = { loop in router.beginDraining(loop) }
+        let engine = try Engine(handler: router, listeners: listeners, options: options,
                                 counters: withUnsafeMutablePointer(to: &slot.pointee.counters) { $0 })
         channel.engine = engine
         // SIGTERM straight to a worker (systemd's KillMode, an operator) means drain too.
@@ -118,6 +120,9 @@ final class WorkerChannel: EventHandler {
     unowned(unsafe) var engine: Engine! = nil
     /// Called on "reopen" (SIGUSR1 to the supervisor): access logs start new files.
     var reopenLogs: () -> Void = {}
+    /// Called once draining begins: the services finish what is in flight and let idle
+    /// connections go (kept-alive HTTP connections would otherwise last to the drain timeout).
+    var servicesDraining: (EventLoop) -> Void = { _ in }
     private var open = true
     private var draining = false
     private var pending: [UInt8] = []
@@ -177,6 +182,7 @@ final class WorkerChannel: EventHandler {
         draining = true
         page.setState(slot, .draining)
         loop.stopAccepting()
+        servicesDraining(loop)
         let deadline = gnet_monotonic_ns() + drainTimeout.nanoseconds
         func check() {
             if loop.connectionCount <= 0 || gnet_monotonic_ns() >= deadline {

@@ -46,7 +46,7 @@ public struct HTTPServiceOptions: @unchecked Sendable {
 /// order), `Connection: close`, HTTP/1.0, `Expect: 100-continue`, `HEAD`, `Content-Length` and
 /// chunked request bodies; malformed or ambiguous requests get 400 (or 413/414/431/501/505) and
 /// a close; slow heads get 408.
-public final class HTTPService: EventHandler {
+public final class HTTPService: EventHandler, DrainingService {
     /// A route ready to answer. Its whole fixed response (status line, headers, the current
     /// `Date`, blank line, body) is rebuilt once a second in `LoopState.responses`, so a
     /// keep-alive answer is one copy into the batch.
@@ -75,6 +75,8 @@ public final class HTTPService: EventHandler {
         var batch = ResponseBatch(capacity: 64 * 1024)
         /// The second `table`'s prepared responses carry in their `Date`.
         var second = -1
+        /// The worker is draining: every response closes its connection.
+        var draining = false
     }
     private let state: UnsafeMutablePointer<LoopState>
 
@@ -135,6 +137,17 @@ public final class HTTPService: EventHandler {
     }
 
     public func onShutdown(_ engine: Engine) { options.accessLog?.flush() }
+
+    /// Draining (nginx's graceful shutdown): kept-alive connections waiting for their next
+    /// request are closed now, and every response from here on carries `Connection: close`, so
+    /// no request is cut off in flight and the worker is soon empty.
+    public func beginDraining(_ loop: EventLoop) {
+        state.pointee.draining = true
+        loop.forEachConnection { c in
+            guard let x = c.context as? Exchange, x.idle, x.file == nil, c.inboundBuffered == 0, case .head = x.phase else { return }
+            c.close()
+        }
+    }
 
     public func onOpen(_ c: Conn) -> Action {
         let x = Exchange()
@@ -209,6 +222,7 @@ public final class HTTPService: EventHandler {
                         fail(c, e.status, e.reason)
                         return .none
                     case .complete(let length):
+                        if state.pointee.draining { layout.keepAlive = false }
                         let head = UnsafeRawBufferPointer(rebasing: rest[0..<length])
                         offset += length
                         if layout.hasBody {
@@ -289,6 +303,7 @@ public final class HTTPService: EventHandler {
     /// Answers the request whose body has just been read.
     private func respondToPending(_ c: Conn, _ x: Exchange) {
         x.phase = .head
+        if state.pointee.draining { x.pendingLayout.keepAlive = false }
         let head = x.pendingHead
         x.pendingHead = []
         head.withUnsafeBytes { respond(c, x, x.pendingLayout, $0) }
