@@ -187,6 +187,7 @@ public final class HTTPService: EventHandler, DrainingService {
     public func onTraffic(_ c: Conn) -> Action {
         guard let x = c.context as? Exchange else { return .close }
         refreshResponses()
+        let draining = state.pointee.draining  // while draining, every answer closes its connection
         let now = gnet_monotonic_ns()
         var answered = false
         defer {
@@ -222,7 +223,7 @@ public final class HTTPService: EventHandler, DrainingService {
                         fail(c, e.status, e.reason)
                         return .none
                     case .complete(let length):
-                        if state.pointee.draining { layout.keepAlive = false }
+                        if draining { layout.keepAlive = false }
                         let head = UnsafeRawBufferPointer(rebasing: rest[0..<length])
                         offset += length
                         if layout.hasBody {
