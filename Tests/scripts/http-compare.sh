@@ -146,6 +146,7 @@ def ratio(config, depth, a, b, i, label, invert=False):
     if q: print(f"| {config} | {depth} | {label} | {statistics.median(q):.2f}× | {min(q):.2f}–{max(q):.2f} |")
 for config, depth in sorted({(k[0], k[1]) for k in runs}, key=lambda k: (k[0] != "pinned", int(k[1]))):
     ratio(config, depth, "gnetd", "nginx", 0, "gnetd ÷ nginx req/s")
+    ratio(config, depth, "c", "nginx", 0, "C ÷ nginx req/s (the reference's own standing)")
     ratio(config, depth, "gnetd", "c", 2, "gnetd ÷ C CPU/request")
     ratio(config, depth, "gnetd-log", "gnetd", 0, "gnetd-log ÷ gnetd req/s")
     ra, rb = runs.get((config, depth, "gnetd")), runs.get((config, depth, "nginx"))
