@@ -33,6 +33,29 @@ func parseHead(_ text: String, limits: HTTPLimits = HTTPLimits()) -> HTTPHeadPar
         } else { Issue.record("chunked") }
     }
 
+    @Test func usualRequestLineReadsAsTheGeneralOne() {
+        // A leading CRLF (allowed and ignored) sends the same line down the general path:
+        // both must agree on every line, including those at the length limit and past it.
+        var limits = HTTPLimits()
+        limits.maxRequestLine = 40
+        let printable = String((0x21...0x7E).map { Character(Unicode.Scalar($0)) }.filter { $0 != "?" }.prefix(20))
+        let lines = ["GET / HTTP/1.1", "GET /a?b=c HTTP/1.0", "GET /\(printable) HTTP/1.1", "GET /x HTTP/1.2", "GET /x HTTP/2.0",
+                     "GET /x HTTPS1.1", "GET x HTTP/1.1", "GET  /x HTTP/1.1", "GET /x  HTTP/1.1", "GET /x HTTP/1.1 ",
+                     "GET /" + String(repeating: "a", count: 26) + " HTTP/1.1", "GET /" + String(repeating: "a", count: 27) + " HTTP/1.1",
+                     "GET /\u{7F} HTTP/1.1", "GET /\t HTTP/1.1", "GET /x\rHTTP/1.1", "HEAD / HTTP/1.1", "GETS / HTTP/1.1"]
+        for line in lines {
+            for ending in ["\r\n", "\n"] {
+                let text = line + ending + "Host: a\r\n\r\n"
+                let usual = parseHead(text, limits: limits), general = parseHead("\r\n" + text, limits: limits)
+                switch (usual, general) {
+                case (.complete(let a, let n), .complete(let b, let m)): #expect(a == b && n + 2 == m, "\(line.debugDescription)")
+                case (.failed(let a), .failed(let b)): #expect(a == b, "\(line.debugDescription)")
+                default: Issue.record("\(line.debugDescription): \(usual) vs \(general)")
+                }
+            }
+        }
+    }
+
     @Test func fieldNamesInAnyCaseAndOnlyExactly() {
         // The interpreted names are recognized in any case, and nothing else passes for them.
         if case .complete(let h, _) = parseHead("PUT /x HTTP/1.1\r\nhOsT: a\r\nCONTENT-LENGTH: 3\r\ncOnNeCtIoN: CLOSE\r\nEXPECT: 100-Continue\r\nrange: bytes=1-2\r\nIF-MODIFIED-SINCE: x\r\n\r\n") {

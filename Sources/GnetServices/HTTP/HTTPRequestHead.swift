@@ -195,25 +195,31 @@ public enum HTTPHeadParser {
         var connectionClose = false, connectionKeepAlive = false
         var transferEncoding: Range<Int>? = nil
         var transferEncodings = 0
-        // The request line: found with memchr, then judged.
-        while true {
-            guard lineStart < searchEnd, let found = memchr(p + lineStart, 0x0A, searchEnd - lineStart) else {
-                if n > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
-                return incompleteOrTooLarge(n, limits)
-            }
-            let nl = UnsafeRawPointer(found) - raw
-            var lineEnd = nl
-            if lineEnd > lineStart && p[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-            if lineEnd == lineStart {
-                // RFC 9112 §2.2: ignore at least one empty line before the request line.
-                if nl + 1 > 4 { return .failed(.init(status: 400, reason: "empty lines before the request")) }
+        // The request line. The usual one (`GET /target HTTP/1.1` CRLF) is read in one pass;
+        // any other (methods, targets, a lone LF, not wholly here yet) is found with memchr and
+        // judged by `requestLine`.
+        if let next = usualRequestLine(p, searchEnd, limits.maxRequestLine, into: &layout) {
+            lineStart = next
+        } else {
+            while true {
+                guard lineStart < searchEnd, let found = memchr(p + lineStart, 0x0A, searchEnd - lineStart) else {
+                    if n > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
+                    return incompleteOrTooLarge(n, limits)
+                }
+                let nl = UnsafeRawPointer(found) - raw
+                var lineEnd = nl
+                if lineEnd > lineStart && p[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                if lineEnd == lineStart {
+                    // RFC 9112 §2.2: ignore at least one empty line before the request line.
+                    if nl + 1 > 4 { return .failed(.init(status: 400, reason: "empty lines before the request")) }
+                    lineStart = nl + 1
+                    continue
+                }
+                if lineEnd - lineStart > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
+                if let e = requestLine(p, lineStart, lineEnd, into: &layout) { return .failed(e) }
                 lineStart = nl + 1
-                continue
+                break
             }
-            if lineEnd - lineStart > limits.maxRequestLine { return .failed(.init(status: 414, reason: "request line too long")) }
-            if let e = requestLine(p, lineStart, lineEnd, into: &layout) { return .failed(e) }
-            lineStart = nl + 1
-            break
         }
         // Header lines: each byte is looked at once, by the checks that also find the line's end
         // (no separate search for LF). A line is judged as far as it has arrived: bytes that
@@ -320,6 +326,27 @@ public enum HTTPHeadParser {
     }
 
     /// `METHOD SP target SP HTTP/1.x`, each part checked in one pass.
+    /// `GET /target HTTP/1.1` (or `HTTP/1.0`) CRLF at the start of `p`, read in one pass:
+    /// the offset after the line, or nil when the line is not of that shape or not wholly here
+    /// (then `requestLine` judges it, refusing nothing this accepts).
+    @inline(__always)
+    private static func usualRequestLine(_ p: UnsafePointer<UInt8>, _ end: Int, _ maxLine: Int, into layout: inout HTTPHeadLayout) -> Int? {
+        guard end > 5, UnsafeRawPointer(p).loadUnaligned(as: UInt32.self) == 0x2054_4547, p[4] == 0x2F else { return nil }  // "GET /"
+        var i = 5
+        while i < end && p[i] > 0x20 && p[i] < 0x7F { i += 1 }
+        // SP, the version (eight bytes), CR LF.
+        guard i + 11 <= end, i + 9 <= maxLine, p[i] == 0x20, p[i + 9] == 0x0D, p[i + 10] == 0x0A else { return nil }
+        switch UnsafeRawPointer(p + i + 1).loadUnaligned(as: UInt64.self) {
+        case 0x312E_312F_5054_5448: layout.minorVersion = 1; layout.keepAlive = true  // "HTTP/1.1"
+        case 0x302E_312F_5054_5448: layout.minorVersion = 0; layout.keepAlive = false  // "HTTP/1.0"
+        default: return nil
+        }
+        layout.method = 0..<3
+        layout.target = 4..<i
+        layout.isHEAD = false
+        return i + 11
+    }
+
     private static func requestLine(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into layout: inout HTTPHeadLayout) -> HTTPParseError? {
         var i = start
         if end - start > 4 && UnsafeRawPointer(p + start).loadUnaligned(as: UInt32.self) == 0x2054_4547 {

@@ -48,7 +48,7 @@ public struct HTTPServiceOptions: @unchecked Sendable {
 /// a close; slow heads get 408.
 public final class HTTPService: EventHandler, DrainingService {
     /// A route ready to answer. Its whole fixed response (status line, headers, the current
-    /// `Date`, blank line, body) is rebuilt once a second in `LoopState.responses`, so a
+    /// `Date`, blank line, body) is rebuilt once a second in `table`, so a
     /// keep-alive answer is one copy into the batch.
     private struct PreparedRoute {
         let prefix: [UInt8]
