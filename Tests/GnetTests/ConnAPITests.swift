@@ -62,6 +62,43 @@ import Testing
         #expect(r["local"] == "ok")
     }
 
+    final class Tagger: EventHandler, @unchecked Sendable {
+        let opened = Shared(0)
+        func onOpen(_ c: Conn) -> Action {
+            opened.with { $0 += 1 }
+            c.context = Shared(opened.get)  // each connection carries its number
+            return .none
+        }
+    }
+
+    /// `forEachConnection` visits every open connection once, and may close the one it is given.
+    @Test func forEachConnectionVisitsEveryOpenConnection() throws {
+        let h = Tagger()
+        let engine = try Engine(handler: h, listen: ["tcp://127.0.0.1:0"])
+        try withRunningEngine(engine) { e in
+            let clients = try (0..<5).map { _ in try TestSocket(e.addresses[0]) }
+            #expect(eventually { h.opened.get == 5 })
+            let seen = Shared<[Int]>([])
+            try e.eventLoop.execute { loop in
+                loop.forEachConnection { c in
+                    let n = (c.context as? Shared<Int>)?.get ?? -1
+                    seen.with { $0.append(n) }
+                    if n % 2 == 0 { c.close() }  // closing the visited connection is allowed
+                }
+            }
+            #expect(eventually { seen.get.count == 5 })
+            #expect(seen.get.sorted() == [1, 2, 3, 4, 5])
+            #expect(clients[1].sawEOF() && clients[3].sawEOF(), "connections 2 and 4 were closed")
+            let left = Shared(-1)
+            try e.eventLoop.execute { loop in
+                var n = 0
+                loop.forEachConnection { _ in n += 1 }
+                left.with { $0 = n }
+            }
+            #expect(eventually { left.get == 3 })
+        }
+    }
+
     final class UnixProbe: EventHandler, @unchecked Sendable {
         let result = Shared("")
         func onOpen(_ c: Conn) -> Action {
