@@ -9,7 +9,8 @@
 # times (default 3), the order rotating each round, so that the machine's drift falls on all
 # of them alike. Reports per server the median of the rounds' requests/s, p99 and server CPU
 # time per request (all the server's processes and threads, from /proc/PID/task/*/schedstat),
-# then ratios as the median (and range) of the per-round ratios. Needs: apt-get install nginx-light wrk.
+# how busy the server's CPU time and wrk's were over the run (a busy wrk is the ceiling), then
+# ratios as the median (and range) of the per-round ratios. Needs: apt-get install nginx-light wrk.
 # usage: Tests/scripts/http-compare.sh [seconds per run, default 5]
 # Subsets: CONFIGS="pinned", DEPTHS="16", SERVERS="gnetd gnetd-log" (space-separated); ROUNDS=5.
 set -euo pipefail
@@ -106,13 +107,15 @@ for config in ${CONFIGS:-pinned unpinned}; do
       for i in $(seq 0 $((n - 1))); do order+=("${chosen[$(( (i + round) % n ))]}"); done
       for server in "${order[@]}"; do
         pid=${pid_of[$server]}
-        before=$(cpu_ns "$pid")
-        out=$("${load[@]}" wrk -t1 -c100 -d"${seconds}s" --latency -s "$work/pipeline.lua" "http://127.0.0.1:${port_of[$server]}/" -- "$depth")
-        after=$(cpu_ns "$pid")
+        before=$(cpu_ns "$pid"); began=$(date +%s%N)
+        # bash's time reports wrk's own CPU: how busy the load generator was.
+        out=$( { TIMEFORMAT='wrk-time %R %U %S'; time "${load[@]}" wrk -t1 -c100 -d"${seconds}s" --latency -s "$work/pipeline.lua" "http://127.0.0.1:${port_of[$server]}/" -- "$depth"; } 2>&1 )
+        after=$(cpu_ns "$pid"); ended=$(date +%s%N)
+        busy=$(echo "$out" | awk -v s=$((after - before)) -v w=$((ended - began)) '/^wrk-time/ { printf "%.2f %.2f", s / w, ($3 + $4) / $2 }')
         requests=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
         rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
         p99=$(echo "$out" | sed -n 's/^ *99% *\([0-9.a-z]*\)$/\1/p')
-        echo "$config $server $depth $round ${rps%.*} ${p99:--} $(( (after - before) / (requests > 0 ? requests : 1) ))" >> "$raw"
+        echo "$config $server $depth $round ${rps%.*} ${p99:--} $(( (after - before) / (requests > 0 ? requests : 1) )) ${busy:-0 0}" >> "$raw"
       done
     done
     for server in "${chosen[@]}"; do kill "${pid_of[$server]}" 2>/dev/null || true; wait "${pid_of[$server]}" 2>/dev/null || true; done
@@ -129,14 +132,15 @@ def ms(p):  # wrk's latency text → milliseconds
         if p.endswith(unit): return float(p[:-len(unit)]) * f
     return float("nan")
 runs = {}
-for config, server, depth, rnd, rps, p99, cpu in rows:
-    runs.setdefault((config, depth, server), {})[int(rnd)] = (int(rps), p99, int(cpu))
+for config, server, depth, rnd, rps, p99, cpu, server_busy, wrk_busy in rows:
+    runs.setdefault((config, depth, server), {})[int(rnd)] = (int(rps), p99, int(cpu), float(server_busy), float(wrk_busy))
 print(f"Medians of {rounds} interleaved rounds:\n")
-print("| config | server | depth | req/s | p99 | server CPU ns/req |\n|---|---|---:|---:|---:|---:|")
+print("| config | server | depth | req/s | p99 | server CPU ns/req | server CPU busy | wrk busy |\n|---|---|---:|---:|---:|---:|---:|---:|")
 for (config, depth, server), r in runs.items():
     v = list(r.values())
     p99s = sorted(v, key=lambda x: ms(x[1]))
-    print(f"| {config} | {server} | {depth} | {int(statistics.median(x[0] for x in v))} | {p99s[len(p99s)//2][1]} | {int(statistics.median(x[2] for x in v))} |")
+    print(f"| {config} | {server} | {depth} | {int(statistics.median(x[0] for x in v))} | {p99s[len(p99s)//2][1]} | {int(statistics.median(x[2] for x in v))} "
+          f"| {statistics.median(x[3] for x in v):.0%} | {statistics.median(x[4] for x in v):.0%} |")
 print("\nRatios, median (range) of the per-round ratios:\n")
 print("| config | depth | what | median | range |\n|---|---:|---|---:|---|")
 def ratio(config, depth, a, b, i, label, invert=False):
