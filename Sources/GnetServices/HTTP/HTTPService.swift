@@ -145,6 +145,10 @@ public final class HTTPService: EventHandler, DrainingService {
         state.pointee.draining = true
         loop.forEachConnection { c in
             guard let x = c.context as? Exchange, x.idle, x.file == nil, c.inboundBuffered == 0, case .head = x.phase else { return }
+            // A request already in the socket but not yet read is not idle: closing over it
+            // would reset the connection; it is read next and answered with Connection: close.
+            var byte: UInt8 = 0
+            if recv(c.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0 { return }
             c.close()
         }
     }
