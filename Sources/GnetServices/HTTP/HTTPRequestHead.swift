@@ -262,7 +262,7 @@ public enum HTTPHeadParser {
                     if p[colon] == 0x0D || p[colon] == 0x0A { return .failed(.init(status: 400, reason: "header field without a colon")) }
                     return .failed(.init(status: 400, reason: colon == lineStart ? "header field without a name" : "invalid header field name"))
                 }
-                kind = headerKind(p, lineStart, colon)
+                kind = .other  // knownField recognizes every interpreted name that is wholly here
             }
             // The value runs to CR LF (or a lone LF); HTAB is allowed, other control bytes are
             // not. Eight bytes at a time while none is a control byte (SWAR: a byte below 0x20
@@ -325,7 +325,6 @@ public enum HTTPHeadParser {
         n >= limits.maxHead ? .failed(.init(status: 431, reason: "request head too large")) : .incomplete
     }
 
-    /// `METHOD SP target SP HTTP/1.x`, each part checked in one pass.
     /// `GET /target HTTP/1.1` (or `HTTP/1.0`) CRLF at the start of `p`, read in one pass:
     /// the offset after the line, or nil when the line is not of that shape or not wholly here
     /// (then `requestLine` judges it, refusing nothing this accepts).
@@ -336,24 +335,29 @@ public enum HTTPHeadParser {
         while i < end && p[i] > 0x20 && p[i] < 0x7F { i += 1 }
         // SP, the version (eight bytes), CR LF.
         guard i + 11 <= end, i + 9 <= maxLine, p[i] == 0x20, p[i + 9] == 0x0D, p[i + 10] == 0x0A else { return nil }
-        switch UnsafeRawPointer(p + i + 1).loadUnaligned(as: UInt64.self) {
-        case 0x312E_312F_5054_5448: layout.minorVersion = 1; layout.keepAlive = true  // "HTTP/1.1"
-        case 0x302E_312F_5054_5448: layout.minorVersion = 0; layout.keepAlive = false  // "HTTP/1.0"
-        default: return nil
-        }
+        guard setVersion(UnsafeRawPointer(p + i + 1).loadUnaligned(as: UInt64.self), into: &layout) else { return nil }
         layout.method = 0..<3
         layout.target = 4..<i
         layout.isHEAD = false
         return i + 11
     }
 
+    /// Sets the version and its keep-alive default from the eight bytes after the target:
+    /// `HTTP/1.1` or `HTTP/1.0` (one word compare each, little-endian); false for any other.
+    @inline(__always)
+    private static func setVersion(_ word: UInt64, into layout: inout HTTPHeadLayout) -> Bool {
+        switch word {
+        case 0x312E_312F_5054_5448: layout.minorVersion = 1; layout.keepAlive = true  // "HTTP/1.1"
+        case 0x302E_312F_5054_5448: layout.minorVersion = 0; layout.keepAlive = false  // "HTTP/1.0"
+        default: return false
+        }
+        return true
+    }
+
+    /// `METHOD SP target SP HTTP/1.x`, each part checked in one pass.
     private static func requestLine(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into layout: inout HTTPHeadLayout) -> HTTPParseError? {
         var i = start
-        if end - start > 4 && UnsafeRawPointer(p + start).loadUnaligned(as: UInt32.self) == 0x2054_4547 {
-            i += 3  // "GET ", the common method, as one word (little-endian)
-        } else {
-            while i < end && isTokenByte(p[i]) { i += 1 }
-        }
+        while i < end && isTokenByte(p[i]) { i += 1 }
         guard i < end, p[i] == 0x20 else {
             return .init(status: 400, reason: i == end || p[i] == 0x20 ? "malformed request line" : (p[i] == 0x0D ? "bare CR in the request head" : "invalid method"))
         }
@@ -372,15 +376,11 @@ public enum HTTPHeadParser {
                 || hasPrefix(p, target, "http://") || hasPrefix(p, target, "https://") else {
             return .init(status: 400, reason: "invalid request target")
         }
-        // "HTTP/1.1" and "HTTP/1.0" are eight bytes: one load and compare each.
         let versionWord = version.count == 8 ? UnsafeRawPointer(p + version.lowerBound).loadUnaligned(as: UInt64.self) : 0
-        if versionWord == 0x312E_312F_5054_5448 {  // "HTTP/1.1", little-endian
-            layout.minorVersion = 1; layout.keepAlive = true
-        } else if versionWord == 0x302E_312F_5054_5448 {  // "HTTP/1.0"
-            layout.minorVersion = 0; layout.keepAlive = false
-        } else if version.count == 8 && hasPrefix(p, version, "HTTP/") && p[version.lowerBound + 5] >= 0x30 && p[version.lowerBound + 5] <= 0x39 {
-            return .init(status: 505, reason: "HTTP version not supported")
-        } else {
+        if !setVersion(versionWord, into: &layout) {
+            if version.count == 8 && hasPrefix(p, version, "HTTP/") && p[version.lowerBound + 5] >= 0x30 && p[version.lowerBound + 5] <= 0x39 {
+                return .init(status: 505, reason: "HTTP version not supported")
+            }
             return .init(status: 400, reason: "malformed HTTP version")
         }
         layout.method = method
@@ -488,22 +488,6 @@ public enum HTTPHeadParser {
     }
 
     enum HeaderKind { case host, contentLength, transferEncoding, connection, expect, ifModifiedSince, range, other }
-
-    /// Which interpreted header the name `p[start..<end]` is (case-insensitive, by length first).
-    static func headerKind(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> HeaderKind {
-        let name = start..<end
-        switch name.count {
-        case 4: return equalsIgnoringCase(p, name, "host") ? .host : .other
-        case 5: return equalsIgnoringCase(p, name, "range") ? .range : .other
-        case 6: return equalsIgnoringCase(p, name, "expect") ? .expect : .other
-        case 10: return equalsIgnoringCase(p, name, "connection") ? .connection : .other
-        case 14: return equalsIgnoringCase(p, name, "content-length") ? .contentLength : .other
-        case 17:
-            if equalsIgnoringCase(p, name, "transfer-encoding") { return .transferEncoding }
-            return equalsIgnoringCase(p, name, "if-modified-since") ? .ifModifiedSince : .other
-        default: return .other
-        }
-    }
 
     /// RFC 9110 token characters (a bit map in the C shim: no branches).
     @inline(__always)
