@@ -144,12 +144,7 @@ public final class HTTPService: EventHandler, DrainingService {
     public func beginDraining(_ loop: EventLoop) {
         state.pointee.draining = true
         loop.forEachConnection { c in
-            guard let x = c.context as? Exchange, x.idle, x.file == nil, c.inboundBuffered == 0, case .head = x.phase else { return }
-            // A request already in the socket but not yet read is not idle: closing over it
-            // would reset the connection; it is read next and answered with Connection: close.
-            var byte: UInt8 = 0
-            if recv(c.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0 { return }
-            c.close()
+            if let x = c.context as? Exchange, waitsForRequest(c, x) { c.close() }
         }
     }
 
@@ -184,8 +179,23 @@ public final class HTTPService: EventHandler, DrainingService {
                 self.fail(c, 408, "request body not received in time")
                 return
             }
-            if x.idle && c.inboundBuffered == 0 { c.close() } else { self.fail(c, 408, "request head not received in time") }
+            if self.waitsForRequest(c, x) {
+                c.close()
+            } else if x.idle && c.inboundBuffered == 0 {
+                self.watch(c, x, at: gnet_monotonic_ns() + self.headerTimeoutNanos)  // a request is in the socket: read next
+            } else {
+                self.fail(c, 408, "request head not received in time")
+            }
         }
+    }
+
+    /// A kept-alive connection between requests that may be closed: nothing of the next
+    /// request buffered, nor waiting unread in the socket (closing over unread bytes would
+    /// reset the connection and lose that request; it is read next instead).
+    private func waitsForRequest(_ c: Conn, _ x: Exchange) -> Bool {
+        guard x.idle, x.file == nil, c.inboundBuffered == 0, case .head = x.phase else { return false }
+        var byte: UInt8 = 0
+        return recv(c.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) <= 0
     }
 
     public func onTraffic(_ c: Conn) -> Action {
