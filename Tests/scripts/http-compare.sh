@@ -143,7 +143,7 @@ for (config, depth, server), r in runs.items():
           f"| {statistics.median(x[3] for x in v):.0%} | {statistics.median(x[4] for x in v):.0%} |")
 print("\nRatios, median (range) of the per-round ratios:\n")
 print("| config | depth | what | median | range |\n|---|---:|---|---:|---|")
-def ratio(config, depth, a, b, i, label, invert=False):
+def ratio(config, depth, a, b, i, label):
     ra, rb = runs.get((config, depth, a)), runs.get((config, depth, b))
     if not ra or not rb: return
     q = [ra[k][i] / rb[k][i] for k in ra if k in rb and rb[k][i] > 0]

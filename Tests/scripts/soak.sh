@@ -108,7 +108,7 @@ def echo_tcp():
         except Exception as e:
             err("echo-tcp-long", repr(e)); long = None
 
-def echo_unix(path, kind, framed):
+def echo_unix(path, kind):
     while time.time() < end:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -185,7 +185,7 @@ def silent_control():
 
 threads = [threading.Thread(target=f, args=a) for f, a in
            [(echo_tcp, ()), (echo_tcp, ()), (echo_udp, ()), (web_client, ()), (web_client, ()), (push_client, ()),
-            (echo_unix, (f"{work}/echo.sock", "echo-unix", False)), (echo_unix, (f"{work}/lines.sock", "framed", True)),
+            (echo_unix, (f"{work}/echo.sock", "echo-unix")), (echo_unix, (f"{work}/lines.sock", "framed")),
             (silent_control, ())]]
 for t in threads: t.start()
 for t in threads: t.join()
@@ -211,7 +211,7 @@ result=$(tail -1 "$work/load.out")
 stats=$(gnetctl stats --json)
 sup_rss1=$(rss_kb "$pid")
 for _ in $(seq 20); do sup_fds1=$(fds "$pid"); [ "$sup_fds1" -le "$sup_fds0" ] && break; sleep 0.1; done  # gnetctl's connection may still be closing
-python3 - "$result" "$stats" "$reloads" "$sup_fds0" "$sup_fds1" "$sup_rss0" "$sup_rss1" "${gen_rss[*]:-}" "$work/gnetd.err" "$work/load.out" <<'PY'
+python3 - "$result" "$stats" "$reloads" "$sup_fds0" "$sup_fds1" "$sup_rss0" "$sup_rss1" "${gen_rss[*]:-}" "$work/gnetd.err" <<'PY'
 import json, sys
 result, stats = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 reloads, fds0, fds1, rss0, rss1 = map(int, sys.argv[3:8])
