@@ -9,6 +9,9 @@
 ///   whole frames are buffered, they stay buffered and the adapter wakes the connection: they
 ///   are delivered in the next loop iteration, after other connections had their turn. If the
 ///   peer closes meanwhile, the buffered frames are still delivered before `onClose`.
+/// - Backpressure: while the connection's outbound buffer is at its cap, no frame is delivered;
+///   the rest stay buffered and follow once the output has drained (the loop calls `onTraffic`
+///   again then), so a handler that answers every frame never meets `.outboundBufferFull`.
 /// - A decoding error closes that connection only; `onClose` gets `.codec(error)`.
 /// - `onFrame` returning `.close` or `.shutdown` stops delivery for that call.
 public final class FrameAdapter: EventHandler {
@@ -43,7 +46,7 @@ public final class FrameAdapter: EventHandler {
 
     public func onTraffic(_ c: Conn) -> Action {
         var delivered = 0
-        while c.inboundBuffered > 0 {
+        while c.inboundBuffered > 0 && !c.outboundIsFull {
             let boundary: FrameBoundary
             do throws(CodecError) {
                 guard let b = try codec.decode(c.inboundView) else { break }

@@ -181,6 +181,18 @@ public struct Conn {
     /// Bytes accepted by `write` that the kernel has not taken yet.
     public var outboundBuffered: Int { live ? record.pointee.outbound.count : 0 }
 
+    /// True while the outbound buffer is at its cap, so that a `write` now would throw
+    /// `.outboundBufferFull`. A handler that answers several requests from one `onTraffic`
+    /// checks it before each answer and, when it is true, stops and leaves the rest of its input
+    /// unconsumed: the loop has stopped reading the connection, and once the output has drained
+    /// to half the cap it calls `onWritable` and then `onTraffic` again with that input. Nothing
+    /// is lost or reordered, and what one connection buffers stays bounded.
+    public var outboundIsFull: Bool { !live || record.pointee.outbound.count >= record.pointee.writeCap }
+
+    /// Bytes of this connection the kernel has taken so far (direct writes, flushes of the
+    /// outbound buffer, `sendFile`): a measure of the peer's progress in reading.
+    public var bytesSent: UInt64 { live ? record.pointee.sentTotal : 0 }
+
     /// Writes `bytes`: straight to the socket when nothing is buffered, the rest buffered and
     /// sent when the socket is writable. All or nothing: returns `bytes.count`, or throws
     /// `.outboundBufferFull` (the buffer is at its cap; wait for `onWritable`),
@@ -238,7 +250,8 @@ public struct Conn {
     /// Sends up to `count` bytes of the open file `file`, starting at `offset`, with sendfile(2)
     /// (no copy through user space). Only when no other output is buffered ahead of it; returns
     /// the bytes sent, possibly fewer than asked or 0 — then call `notifyWritable()` and go on
-    /// from `onWritable`. The caller keeps ownership of `file`.
+    /// from `onWritable`. Throws `.endOfFile` when the file has no byte at `offset` (it shrank
+    /// while being sent): the response cannot be completed. The caller keeps ownership of `file`.
     @discardableResult
     public func sendFile(_ file: Int32, offset: Int, count: Int) throws(GnetError) -> Int {
         guard live else { throw .connectionClosed }

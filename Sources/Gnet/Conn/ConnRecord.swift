@@ -52,6 +52,9 @@ struct ConnRecord {
     var scheduled = false
     /// The scheduled turn must read the socket again (edge-triggered chunk limit, resumed reading).
     var readPending = false
+    /// Reading resumed after backpressure with inbound bytes the handler had left: the scheduled
+    /// turn hands them to it before reading the socket.
+    var resumeTraffic = false
     /// The peer closed while the handler still had buffered bytes it asked (wake) to go on with;
     /// the connection closes with `.endOfStream` once it stops asking or the bytes are gone.
     var peerClosed = false
@@ -72,6 +75,8 @@ struct ConnRecord {
     var flushedTotal: UInt64 = 0
     /// Total bytes ever appended to `outbound`.
     var bufferedTotal: UInt64 = 0
+    /// Total bytes the kernel has taken (every write path).
+    var sentTotal: UInt64 = 0
     /// Async writes whose bytes sit in `outbound`.
     var completions: [WriteCompletion] = []
     /// Monotonic time of the last inbound bytes (for the idle timeout).

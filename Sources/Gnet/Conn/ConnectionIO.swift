@@ -46,7 +46,7 @@ extension EventLoop {
         let generation = r.pointee.generation
         var total = 0
         repeat {
-            let result: IOResult
+            let result: IOResult<Int>
             do throws(SystemError) {
                 result = try Sys.read(fd, readBuffer, readCapacity)
             } catch {
@@ -65,7 +65,8 @@ extension EventLoop {
                     r.pointee.peerClosed = true
                     updateInterest(r)
                 } else {
-                    finishClose(r, reason: .endOfStream)
+                    // Answers still buffered go out first: a peer that half-closed may be reading.
+                    beginClose(r, reason: .endOfStream)
                 }
                 return
             case .processed(let n):
@@ -124,7 +125,15 @@ extension EventLoop {
         guard r.pointee.phase == .open, !r.pointee.closeRequested else { throw .connectionClosed }
         guard r.isStream else { throw .unsupportedOperation("sendFile on a datagram connection") }
         guard r.pointee.outbound.isEmpty, count > 0 else { return 0 }
-        return try syscallWrite(r) { () throws(SystemError) in try Sys.sendfile(r.pointee.fd, file, offset: offset, count: count) }
+        var endOfFile = false
+        let n = try syscallWrite(r) { () throws(SystemError) in
+            let result = try Sys.sendfile(r.pointee.fd, file, offset: offset, count: count)
+            endOfFile = result == .processed(0)
+            return result
+        }
+        // sendfile moves nothing only at the end of the file (a full socket is EAGAIN).
+        if endOfFile { throw .endOfFile }
+        return n
     }
 
     /// Writes three pieces in order (a frame's prefix, payload and suffix) with one writev and
@@ -189,12 +198,13 @@ extension EventLoop {
     /// One write syscall with the bookkeeping; a failure closes the connection (deferred when
     /// inside a callback) and is rethrown.
     @inline(__always)
-    private func syscallWrite(_ r: UnsafeMutablePointer<ConnRecord>, _ call: () throws(SystemError) -> IOResult) throws(GnetError) -> Int {
+    private func syscallWrite(_ r: UnsafeMutablePointer<ConnRecord>, _ call: () throws(SystemError) -> IOResult<Int>) throws(GnetError) -> Int {
         gnet_counter_add(&counters.pointee.write_calls, 1)
         do throws(SystemError) {
             switch try call() {
             case .processed(let n):
                 gnet_counter_add(&counters.pointee.bytes_out, UInt64(n))
+                r.pointee.sentTotal &+= UInt64(n)
                 return n
             case .wouldBlock:
                 return 0
@@ -211,7 +221,7 @@ extension EventLoop {
         guard r.pointee.phase == .open else { throw .connectionClosed }
         var to = r.pointee.remote
         if r.pointee.kind == .udpListener && to == nil { throw .invalidAddress("no peer address") }
-        let result: IOResult
+        let result: IOResult<Int>
         do throws(SystemError) {
             if r.pointee.kind == .udpListener, let len = to?.length {
                 result = try Sys.sendto(r.pointee.fd, bytes.baseAddress!, bytes.count, &to!.storage, len)
@@ -265,6 +275,8 @@ extension EventLoop {
         }
         if r.pointee.readPaused && r.pointee.outbound.count <= r.pointee.writeCap / 2 {
             r.pointee.readPaused = false
+            // Input the handler left while it waited for room is handed to it again.
+            r.pointee.resumeTraffic = r.inboundBuffered > 0
             writable(r)
             guard r.pointee.phase == .open else { return }
             // Bytes may have arrived while reading was off.
@@ -317,9 +329,9 @@ extension EventLoop {
     func beginClose(_ r: UnsafeMutablePointer<ConnRecord>, reason: GnetError?) {
         if r.pointee.phase == .connecting { failConnect(r, reason ?? .connectionClosed); return }
         guard r.pointee.phase == .open else { return }
-        if reason == nil && !r.pointee.outbound.isEmpty && r.isStream {
+        if reason == nil || reason == .endOfStream, !r.pointee.outbound.isEmpty && r.isStream {
             r.pointee.phase = .closing
-            r.pointee.closeReason = nil
+            r.pointee.closeReason = reason
             updateInterest(r)
             timers.schedule(at: gnet_monotonic_ns() + options.closeFlushTimeout.nanoseconds, .closeDeadline(r.id))
             if timers.count == 1 { now = gnet_monotonic_ns() }
@@ -369,6 +381,7 @@ extension EventLoop {
         r.pointee.readPaused = false
         r.pointee.scheduled = false
         r.pointee.readPending = false
+        r.pointee.resumeTraffic = false
         r.pointee.wantWritable = false
         r.pointee.peerClosed = false
         r.pointee.closeRequested = false
@@ -377,6 +390,7 @@ extension EventLoop {
         r.pointee.pendingCount = 0
         r.pointee.flushedTotal = 0
         r.pointee.bufferedTotal = 0
+        r.pointee.sentTotal = 0
         r.pointee.fd = -1
     }
 

@@ -21,9 +21,12 @@ public enum Action: Sendable, Equatable {
 ///
 /// Backpressure rule: while a connection's outbound buffer is at `Options.writeBufferCap` the
 /// loop stops reading it, so an `onTraffic` caused by a read always finds room for one more
-/// write; a plain echo (`try c.write(c.next())`) never sees `.outboundBufferFull`. Only a
-/// handler that writes more than it reads (or writes from `onTick`/`wake`) must handle it,
-/// and then continue from `onWritable`.
+/// write; a plain echo (`try c.write(c.next())`) never sees `.outboundBufferFull`. A handler
+/// that writes more than it reads (several pipelined answers per read, say) checks
+/// `c.outboundIsFull` before each answer and stops while it is true, leaving the rest of its
+/// input unconsumed: once the output has drained to half the cap, the loop calls `onWritable`
+/// and then `onTraffic` again with that input. Writes from `onTick` or other connections
+/// continue from `onWritable`.
 public protocol EventHandler: AnyObject {
     /// Once, before the loop starts serving. `.shutdown` makes `run` return at once.
     func onBoot(_ engine: Engine) -> Action

@@ -141,7 +141,7 @@ extension EventLoop {
         for _ in 0..<64 {
             var from = sockaddr_storage()
             var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let result: IOResult
+            let result: IOResult<Int>
             do {
                 result = try Sys.recvfrom(fd, readBuffer, readCapacity, &from, &len)
             } catch {

@@ -312,20 +312,37 @@ public final class EventLoop: @unchecked Sendable {
             let readAgain = r.pointee.closeRequested == false && r.pointee.readPending
             r.pointee.scheduled = false
             r.pointee.readPending = false
+            if r.pointee.resumeTraffic {
+                // Reading resumed after backpressure, and the handler had stopped with input
+                // left (it waited for room to answer): it goes on with that input first, then
+                // the socket is read again.
+                r.pointee.resumeTraffic = false
+                if r.pointee.phase == .open && r.inboundBuffered > 0 {
+                    deliverTraffic(r)
+                    guard r.pointee.generation == id.generation, r.pointee.phase == .open, !r.pointee.readPaused else { continue }
+                }
+            }
             if readAgain && !r.pointee.peerClosed {
                 readStream(r)
             } else if r.pointee.phase == .open {
                 deliverTraffic(r)
                 if r.pointee.peerClosed, r.pointee.phase == .open, !r.pointee.scheduled || r.inboundBuffered == 0 {
-                    finishClose(r, reason: .endOfStream)
+                    beginClose(r, reason: .endOfStream)
                 }
             }
         }
         scheduledSpare.removeAll(keepingCapacity: true)
     }
 
+    /// Runs the timers due now, each once: timers armed while they run (including re-arms of
+    /// themselves) are held to at least a millisecond from now (`TimerQueue.floor`), and the
+    /// present is fixed at entry, so this returns even if every callback re-arms late or runs
+    /// long.
     private func runTimers() {
-        while let event = timers.popDue(now: now) {
+        let present = now
+        timers.floor = present &+ 1_000_000
+        defer { timers.floor = .min }
+        while let event = timers.popDue(now: present) {
             switch event {
             case .tick:
                 callbackDepth &+= 1

@@ -27,6 +27,11 @@ struct TimerQueue {
     }
     private var heap: [Entry] = []
     private var sequence: UInt64 = 0
+    /// While the loop runs due timers: the earliest deadline a timer armed now may have. A timer
+    /// that re-arms itself at or before the present (a deadline already passed, a zero delay)
+    /// would otherwise be due again at once and the loop would run it forever; held back to
+    /// this floor, it fires again only after real time has passed, one poll later.
+    var floor: Int64 = .min
 
     init() { heap.reserveCapacity(1024) }
 
@@ -37,7 +42,7 @@ struct TimerQueue {
 
     mutating func schedule(at deadline: Int64, _ event: TimerEvent) {
         sequence &+= 1
-        heap.append(Entry(deadline: deadline, sequence: sequence, event: event))
+        heap.append(Entry(deadline: deadline < floor ? floor : deadline, sequence: sequence, event: event))
         var i = heap.count - 1
         while i > 0 {
             let parent = (i - 1) / 2

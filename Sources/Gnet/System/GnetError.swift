@@ -31,6 +31,9 @@ public enum GnetError: Error, Equatable, Sendable, CustomStringConvertible {
     case flushTimeout
     /// A frame codec refused the bytes (or a payload to encode).
     case codec(CodecError)
+    /// `sendFile` found the file ending before the bytes it was asked to send (it was
+    /// truncated while being sent, or the count was wrong); nothing was sent.
+    case endOfFile
 
     public var description: String {
         switch self {
@@ -49,6 +52,7 @@ public enum GnetError: Error, Equatable, Sendable, CustomStringConvertible {
         case .connectTimeout: return "connect timed out"
         case .flushTimeout: return "outbound bytes not delivered before the close deadline"
         case .codec(let e): return "codec: \(e)"
+        case .endOfFile: return "the file ended before the bytes asked for"
         }
     }
 }

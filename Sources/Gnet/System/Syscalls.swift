@@ -3,62 +3,32 @@ import Glibc
 #endif
 import CGnetLinux
 
-/// The outcome of a non-blocking I/O call that did not fail.
-@usableFromInline
-enum IOResult: Equatable {
-    /// The call moved this many bytes (0 on a read means end of stream).
-    case processed(Int)
-    /// The socket is not ready (EAGAIN/EWOULDBLOCK).
-    case wouldBlock
-}
-
-/// The one place where Gnet calls the kernel. Every wrapper retries on EINTR and turns a
-/// failure into a `SystemError` naming the call; EAGAIN becomes `.wouldBlock` where the call can
-/// legitimately be not ready.
+/// Gnet's system calls, each through `syscall(blocking:where:_:)`: EINTR retried, a failure
+/// a `SystemError` naming the call, EAGAIN `.wouldBlock` where the call can legitimately be not
+/// ready.
 @usableFromInline
 enum Sys {
     @inline(__always)
     static func fail(_ call: StaticString) -> SystemError { SystemError(call, errno: gnet_errno()) }
 
     @inline(__always)
-    static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) throws(SystemError) -> IOResult {
-        while true {
-            let n = gnet_read(fd, buf, count)
-            if n >= 0 { return .processed(n) }
-            let e = gnet_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("read", errno: e)
-        }
+    static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) throws(SystemError) -> IOResult<Int> {
+        try syscall(blocking: true, where: "read") { gnet_read(fd, buf, count) }
     }
 
     @inline(__always)
-    static func write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) throws(SystemError) -> IOResult {
-        while true {
-            let n = gnet_write(fd, buf, count)
-            if n >= 0 { return .processed(n) }
-            let e = gnet_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("write", errno: e)
-        }
+    static func write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) throws(SystemError) -> IOResult<Int> {
+        try syscall(blocking: true, where: "write") { gnet_write(fd, buf, count) }
     }
 
     @inline(__always)
-    static func writev(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(SystemError) -> IOResult {
-        while true {
-            let n = gnet_writev(fd, iov, count)
-            if n >= 0 { return .processed(n) }
-            let e = gnet_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("writev", errno: e)
-        }
+    static func writev(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(SystemError) -> IOResult<Int> {
+        try syscall(blocking: true, where: "writev") { gnet_writev(fd, iov, count) }
     }
 
     /// writev of one or two pieces (a ring buffer's segments), iovecs on the stack.
     @inline(__always)
-    static func writev(_ fd: Int32, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) throws(SystemError) -> IOResult {
+    static func writev(_ fd: Int32, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
         var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: a.baseAddress), iov_len: a.count),
                    iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress), iov_len: b.count))
         let count: Int32 = b.count > 0 ? 2 : 1
@@ -69,7 +39,7 @@ enum Sys {
 
     /// writev of three pieces (prefix, payload, suffix), iovecs on the stack.
     @inline(__always)
-    static func writev(_ fd: Int32, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer) throws(SystemError) -> IOResult {
+    static func writev(_ fd: Int32, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
         var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: a.baseAddress), iov_len: a.count),
                    iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress), iov_len: b.count),
                    iovec(iov_base: UnsafeMutableRawPointer(mutating: c.baseAddress), iov_len: c.count))
@@ -79,71 +49,54 @@ enum Sys {
     }
 
     /// sendfile(2) from `file` at `offset`.
-    static func sendfile(_ out: Int32, _ file: Int32, offset: Int, count: Int) throws(SystemError) -> IOResult {
+    static func sendfile(_ out: Int32, _ file: Int32, offset: Int, count: Int) throws(SystemError) -> IOResult<Int> {
         var off = off_t(offset)
-        while true {
-            let n = Glibc.sendfile(out, file, &off, count)
-            if n >= 0 { return .processed(n) }
-            let e = gnet_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("sendfile", errno: e)
-        }
+        return try syscall(blocking: true, where: "sendfile") { Glibc.sendfile(out, file, &off, count) }
     }
 
     static func recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int,
-                         _ addr: UnsafeMutablePointer<sockaddr_storage>, _ len: inout socklen_t) throws(SystemError) -> IOResult {
-        while true {
-            let n = addr.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.recvfrom(fd, buf, count, 0, $0, &len) }
-            if n >= 0 { return .processed(n) }
-            let e = gnet_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("recvfrom", errno: e)
+                         _ addr: UnsafeMutablePointer<sockaddr_storage>, _ len: inout socklen_t) throws(SystemError) -> IOResult<Int> {
+        try addr.withMemoryRebound(to: sockaddr.self, capacity: 1) { a throws(SystemError) in
+            try syscall(blocking: true, where: "recvfrom") { Glibc.recvfrom(fd, buf, count, 0, a, &len) }
         }
     }
 
     static func sendto(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int,
-                       _ addr: UnsafePointer<sockaddr_storage>?, _ len: socklen_t) throws(SystemError) -> IOResult {
-        while true {
-            let n: Int
-            if let addr {
-                n = addr.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.sendto(fd, buf, count, gnet_sendmsg_flags(), $0, len)
-                }
-            } else {
-                n = Glibc.send(fd, buf, count, gnet_sendmsg_flags())
-            }
-            if n >= 0 { return .processed(n) }
-            let e = gnet_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("sendto", errno: e)
+                       _ addr: UnsafePointer<sockaddr_storage>?, _ len: socklen_t) throws(SystemError) -> IOResult<Int> {
+        guard let addr else {
+            return try syscall(blocking: true, where: "send") { Glibc.send(fd, buf, count, gnet_sendmsg_flags()) }
+        }
+        return try addr.withMemoryRebound(to: sockaddr.self, capacity: 1) { a throws(SystemError) in
+            try syscall(blocking: true, where: "sendto") { Glibc.sendto(fd, buf, count, gnet_sendmsg_flags(), a, len) }
         }
     }
 
     /// accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC; `nil` when no connection is waiting.
     static func accept(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr_storage>, _ len: inout socklen_t) throws(SystemError) -> Int32? {
-        while true {
-            let c = addr.withMemoryRebound(to: sockaddr.self, capacity: 1) { gnet_accept(fd, $0, &len) }
-            if c >= 0 { return c }
-            let e = gnet_errno()
-            if e == EINTR || e == ECONNABORTED { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return nil }
-            throw SystemError("accept4", errno: e)
+        try addr.withMemoryRebound(to: sockaddr.self, capacity: 1) { a throws(SystemError) in
+            try accepted { gnet_accept(fd, a, &len) }
         }
     }
 
     /// accept4 without the peer address (fetched lazily when asked for); `nil` when none waits.
     @inline(__always)
     static func acceptNoAddress(_ fd: Int32) throws(SystemError) -> Int32? {
+        try accepted { gnet_accept(fd, nil, nil) }
+    }
+
+    /// An accept4 call's descriptor; nil when none waits. A connection the peer aborted while it
+    /// was queued (ECONNABORTED) is skipped.
+    @inline(__always)
+    private static func accepted(_ call: () -> Int32) throws(SystemError) -> Int32? {
         while true {
-            let c = gnet_accept(fd, nil, nil)
-            if c >= 0 { return c }
-            let e = gnet_errno()
-            if e == EINTR || e == ECONNABORTED { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return nil }
-            throw SystemError("accept4", errno: e)
+            do throws(SystemError) {
+                switch try syscall(blocking: true, where: "accept4", call) {
+                case .processed(let fd): return fd
+                case .wouldBlock: return nil
+                }
+            } catch where error.errno == ECONNABORTED {
+                continue
+            }
         }
     }
 
@@ -179,13 +132,13 @@ enum Sys {
 
     /// Non-blocking connect: returns true when connected at once, false when in progress.
     static func connect(_ fd: Int32, _ addr: UnsafePointer<sockaddr_storage>, _ len: socklen_t) throws(SystemError) -> Bool {
-        while true {
+        do throws(SystemError) {
+            // A connect interrupted by a signal goes on in the background, like one in progress.
             let r = addr.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, len) }
             if r == 0 { return true }
-            let e = gnet_errno()
-            if e == EINTR { continue }
-            if e == EINPROGRESS || e == EAGAIN { return false }
-            throw SystemError("connect", errno: e)
+            throw fail("connect")
+        } catch where error.errno == EINPROGRESS || error.errno == EAGAIN || error.errno == EINTR {
+            return false
         }
     }
 
@@ -217,14 +170,13 @@ enum Sys {
         if gnet_epoll_ctl(epfd, op, fd, events, token) < 0 { throw fail("epoll_ctl") }
     }
 
+    /// A wait interrupted by a signal (or by SIGSTOP/SIGCONT) is an empty wait, not retried:
+    /// the loop then recomputes its timeout from its timers.
     static func epollWait(_ epfd: Int32, _ out: UnsafeMutablePointer<gnet_event_t>, _ max: Int32, _ timeoutMs: Int32) throws(SystemError) -> Int {
-        while true {
-            let n = gnet_epoll_wait(epfd, out, max, timeoutMs)
-            if n >= 0 { return Int(n) }
-            let e = gnet_errno()
-            if e == EINTR { return 0 }
-            throw SystemError("epoll_wait", errno: e)
-        }
+        let n = gnet_epoll_wait(epfd, out, max, timeoutMs)
+        if n >= 0 { return Int(n) }
+        if gnet_errno() == EINTR { return 0 }
+        throw fail("epoll_wait")
     }
 
     static func eventfd() throws(SystemError) -> Int32 {

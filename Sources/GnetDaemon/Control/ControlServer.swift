@@ -5,13 +5,25 @@ import CGnetLinux
 import Foundation
 import Gnet
 
-/// A control client's partial request line.
+/// A control client: who it is, and when it last sent something.
 final class ControlSession {
-    var pending: [UInt8] = []
+    /// Root, the daemon's uid, or its user's uid or gid (SO_PEERCRED at connect): may reload
+    /// and stop, and is never locked out by other clients.
+    let privileged: Bool
+    /// Monotonic ns of its last request bytes.
+    var lastActive: Int64
+
+    init(privileged: Bool) {
+        self.privileged = privileged
+        lastActive = gnet_monotonic_ns()
+    }
 }
 
 /// Requests larger than this are refused and the connection closed.
 let maxControlRequest = 64 * 1024
+/// Control clients at once. Past it an unprivileged newcomer is turned away, and a privileged
+/// one takes the place of the client silent the longest (an unprivileged one if any).
+let maxControlClients = 256
 
 /// The control protocol (DESIGN §8): one JSON object per line each way. `stats` and `status` are
 /// open to anyone who can reach the socket; `reload` and `stop` need root or the daemon's own
@@ -19,26 +31,46 @@ let maxControlRequest = 64 * 1024
 /// error response; nothing a client sends can harm the daemon.
 extension Supervisor {
     func handleControl(_ c: Conn, _ session: ControlSession) -> Action {
-        session.pending += c.readBytes()
-        while let nl = session.pending.firstIndex(of: 10) {
-            let line = Array(session.pending[..<nl])
-            session.pending.removeFirst(nl + 1)
-            if line.count > maxControlRequest {
-                respond(c.id, ["ok": false, "error": "request larger than \(maxControlRequest) bytes"])
-                return .close
-            }
-            if line.isEmpty || line == [13] { continue }
+        session.lastActive = gnet_monotonic_ns()
+        // One answer per request line, in order. A client that sends requests without reading
+        // the answers finds its output full: its next requests wait (the loop stops reading it
+        // and hands them back once it has read), so no answer is ever dropped.
+        let outcome = LineReader.forEachLine(c, limit: maxControlRequest) { line in
+            if c.outboundIsFull { return false }
+            if line.isEmpty || (line.count == 1 && line[0] == 13) { return true }
             answer(c, line)
+            return c.isOpen
         }
-        if session.pending.count > maxControlRequest {
-            session.pending.removeAll()
+        if outcome == .tooLong {
+            c.discard()
             respond(c.id, ["ok": false, "error": "request larger than \(maxControlRequest) bytes"])
             return .close
         }
         return .none
     }
 
-    private func answer(_ c: Conn, _ line: [UInt8]) {
+    /// A new control client: admitted while there is room; past `maxControlClients` a
+    /// privileged one (root, the daemon's user) takes the place of the client silent the
+    /// longest, so a crowd of idle connections can never lock the operator out.
+    func admitControlClient(_ c: Conn) -> Action {
+        let session = ControlSession(privileged: mayChangeState(c))
+        if controlClients.count >= maxControlClients {
+            let evictable = controlClients.compactMap { id, s -> (ConnID, Int64, Bool)? in (id, s.lastActive, s.privileged) }
+            guard session.privileged,
+                  let victim = evictable.min(by: { ($0.2 ? 1 : 0, $0.1) < ($1.2 ? 1 : 0, $1.1) }) else {
+                log.warning("control: \(maxControlClients) clients connected; an unprivileged one was turned away")
+                return .close
+            }
+            log.warning("control: \(maxControlClients) clients connected; the one silent the longest was disconnected to let a privileged client in")
+            controlClients.removeValue(forKey: victim.0)
+            loop.conn(victim.0)?.close()
+        }
+        controlClients[c.id] = session
+        c.context = session
+        return .none
+    }
+
+    private func answer(_ c: Conn, _ line: UnsafeRawBufferPointer) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(line)), let request = object as? [String: Any] else {
             respond(c.id, ["ok": false, "error": "malformed request: send one JSON object per line, e.g. {\"command\": \"stats\"}"])
             return
@@ -53,7 +85,7 @@ extension Supervisor {
         case "status":
             respond(c.id, statusReport())
         case "reload", "stop":
-            guard mayChangeState(c) else {
+            guard (c.context as? ControlSession)?.privileged == true else {
                 respond(c.id, ["ok": false, "error": "permission denied: \(command) needs root or the gnetd user"])
                 return
             }
@@ -68,7 +100,7 @@ extension Supervisor {
         }
     }
 
-    private func mayChangeState(_ c: Conn) -> Bool {
+    func mayChangeState(_ c: Conn) -> Bool {
         var pid: Int32 = 0
         var uid: UInt32 = 0, gid: UInt32 = 0
         guard gnet_peer_credentials(c.fd, &pid, &uid, &gid) == 0 else { return false }
@@ -79,9 +111,20 @@ extension Supervisor {
 
     func respond(_ id: ConnID?, _ object: [String: Any]) {
         guard let id, let c = loop.conn(id) else { return }
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        var data: Data
+        do {
+            data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        } catch {
+            data = Data("{\"ok\": false, \"error\": \"internal error: the answer could not be encoded\"}".utf8)
+        }
         data.append(10)
-        _ = try? data.withUnsafeBytes { b in try Result { () throws(GnetError) in try c.write(b) }.get() }
+        let result = data.withUnsafeBytes { b in Result { () throws(GnetError) in try c.write(b) } }
+        if case .failure(let error) = result, error == .outboundBufferFull {
+            // An answer that cannot be delivered (a reload's outcome to a client that reads
+            // nothing): the client is let go rather than left with a gap in its answers.
+            log.warning("control: a client's answers are not being read; disconnected")
+            c.close()
+        }
     }
 
     // MARK: reports

@@ -30,6 +30,8 @@ public final class Supervisor: EventHandler {
     var starting = true
     var stopping = false
     var stopReplies: [ConnID] = []
+    /// The control clients connected now.
+    var controlClients: [ConnID: ControlSession] = [:]
     let startedAt = gnet_monotonic_ns()
     var reloadsOK = 0, reloadsFailed = 0, respawns = 0
     var lastError: String?
@@ -68,9 +70,10 @@ public final class Supervisor: EventHandler {
         workerCount = config.resolvedWorkers
         _ = try sockets.prepare(config, workers: workerCount)
         var control = try bindControlSocket(config.control)
-        // The limits are the control listener's own: worker status channels, enrolled in the
-        // same loop, are silent for hours and must never be closed as idle clients.
-        control.limits = ConnectionLimits(idleTimeout: .milliseconds(config.control.idleTimeout.milliseconds), maxConnections: 256)
+        // The idle timeout is the control listener's own: worker status channels, enrolled in
+        // the same loop, are silent for hours and must never be closed as idle clients. The
+        // client cap is the supervisor's (`admitControlClient`), which knows who may get in.
+        control.limits = ConnectionLimits(idleTimeout: .milliseconds(config.control.idleTimeout.milliseconds), maxConnections: 0)
         engine = try Engine(handler: self, listeners: [control], options: Options())
         try engine.handleSignals([SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGUSR1]) { [unowned self] sig in self.signal(sig) }
         try engine.run()
@@ -234,7 +237,13 @@ public final class Supervisor: EventHandler {
 
     func tell(_ w: WorkerSlot, _ line: String) {
         guard let id = w.channel, let c = loop.conn(id) else { return }
-        _ = try? c.write(line + "\n")
+        do throws(GnetError) {
+            try c.write(line + "\n")
+        } catch {
+            // The channel is gone or stuck: a worker that loses its channel drains by itself.
+            log.error("cannot tell worker \(w.index) (pid \(w.pid)) to \(line): \(error); closing its channel")
+            c.close()
+        }
     }
 
     // MARK: reload
@@ -382,19 +391,19 @@ public final class Supervisor: EventHandler {
 
     public func onOpen(_ c: Conn) -> Action {
         if c.context is WorkerSlot { return .none }
-        c.context = ControlSession()
-        return .none
+        return admitControlClient(c)
     }
 
     public func onTraffic(_ c: Conn) -> Action {
         if let w = c.context as? WorkerSlot {
-            w.pending += c.readBytes()
-            while let nl = w.pending.firstIndex(of: 10) {
-                let line = String(decoding: w.pending[..<nl], as: UTF8.self)
-                w.pending.removeFirst(nl + 1)
-                workerReported(w, line)
+            let outcome = LineReader.forEachLine(c, limit: 4096) { line in
+                workerReported(w, String(decoding: line, as: UTF8.self))
+                return true
             }
-            if w.pending.count > 4096 { w.pending.removeAll() }
+            if outcome == .tooLong {
+                log.warning("worker \(w.index) (pid \(w.pid)) sent a status line over 4096 bytes; ignored")
+                c.discard()
+            }
             return .none
         }
         guard let session = c.context as? ControlSession else { return .close }
@@ -403,6 +412,7 @@ public final class Supervisor: EventHandler {
 
     public func onClose(_ c: Conn, error: GnetError?) -> Action {
         if let w = c.context as? WorkerSlot { w.channel = nil }
+        controlClients.removeValue(forKey: c.id)
         return .none
     }
 

@@ -20,8 +20,6 @@ final class WorkerSlot {
     var ready = false
     /// Told to drain or stop: its exit is expected.
     var retiring = false
-    /// Bytes of a partial status line.
-    var pending: [UInt8] = []
 
     init(index: Int, generation: Int, pid: pid_t, statsSlot: Int) {
         self.index = index; self.generation = generation; self.pid = pid; self.statsSlot = statsSlot

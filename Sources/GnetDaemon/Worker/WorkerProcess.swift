@@ -144,16 +144,26 @@ final class WorkerChannel: EventHandler {
         return .none
     }
 
+    /// Sends one status line whole (a short send goes on with the rest). A supervisor that
+    /// cannot be told is gone or stuck; the channel's end-of-file then drains this worker.
     private func say(_ line: String) {
         var text = line + "\n"
-        text.withUTF8 { b in _ = send(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL)) }
+        let result = text.withUTF8 { b in Result { () throws(SystemError) in try writeAll(fd, UnsafeRawBufferPointer(b), socket: true) } }
+        if case .failure(let error) = result { WorkerProcess.log("worker: cannot tell the supervisor \"\(line)\": \(error)") }
     }
 
     private func readChannel(_ loop: EventLoop) {
         var chunk = [UInt8](repeating: 0, count: 512)
-        let n = recv(fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
-        if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
-        if n <= 0 {
+        let received = Result { () throws(SystemError) in
+            try syscall(blocking: true, where: "recv") { recv(fd, &chunk, chunk.count, Int32(MSG_DONTWAIT)) }
+        }
+        let n: Int
+        switch received {
+        case .success(.wouldBlock): return
+        case .success(.processed(let count)): n = count
+        case .failure: n = 0  // a broken channel is a gone supervisor
+        }
+        if n == 0 {
             // The supervisor is gone: finish what we have, then exit.
             loop.unwatch(fd)
             close(fd)
@@ -162,10 +172,14 @@ final class WorkerChannel: EventHandler {
             return
         }
         pending += chunk[0..<n]
-        if pending.count > 4096 { pending.removeAll() }
-        while let nl = pending.firstIndex(of: 10) {
-            let line = String(decoding: pending[..<nl], as: UTF8.self)
-            pending.removeFirst(nl + 1)
+        var start = 0
+        defer {
+            pending.removeFirst(start)  // once per read, not per line
+            if pending.count > 4096 { pending.removeAll() }
+        }
+        while let nl = pending[start...].firstIndex(of: 10) {
+            let line = String(decoding: pending[start..<nl], as: UTF8.self)
+            start = nl + 1
             switch line {
             case "drain": drain(loop)
             case "stop": engine.stop()

@@ -245,6 +245,9 @@ public enum HTTPHeadParser {
                 }
                 if layout.minorVersion == 1 && !layout.hasHost { return .failed(.init(status: 400, reason: "HTTP/1.1 request without Host")) }
                 if connectionClose { layout.keepAlive = false } else if connectionKeepAlive { layout.keepAlive = true }
+                // HTTP/1.0 has no chunked framing: the message is answered, then the connection
+                // closes whatever it asked for (RFC 9112 §6.1).
+                if layout.chunked && layout.minorVersion == 0 { layout.keepAlive = false }
                 return .complete(length: end)
             }
             layout.headerCount += 1

@@ -32,13 +32,21 @@ public struct HTTPServiceOptions: @unchecked Sendable {
     public var headerTimeout: Duration = .seconds(20)
     /// An idle keep-alive connection is closed after this.
     public var keepaliveTimeout: Duration = .seconds(75)
+    /// A client that takes none of the response waiting for it (buffered output or a file being
+    /// sent) for this long is disconnected (nginx's `send_timeout`). A slow reader that keeps
+    /// reading is never cut off.
+    public var sendTimeout: Duration = .seconds(60)
+    /// Where the service reports what it cannot answer with a status (a file that shrank while
+    /// it was sent, a client that stopped reading).
+    public var logger: any GnetLogger = StandardErrorLogger(level: .info)
     /// Largest request body accepted (413 past it).
     public var maxBodySize = 1 << 20
     /// Request-line, head and header-count limits.
     public var limits = HTTPLimits()
     /// Where to log requests (Common Log Format); nil = no access log.
     public var accessLog: AccessLog? = nil
-    /// The defaults: 20 s header timeout, 75 s keep-alive timeout, 1 MiB bodies, no log.
+    /// The defaults: 20 s header timeout, 75 s keep-alive timeout, 60 s send timeout, 1 MiB
+    /// bodies, no access log.
     public init() {}
 }
 
@@ -66,6 +74,7 @@ public final class HTTPService: EventHandler, DrainingService {
     /// The timeouts in nanoseconds, converted once (Duration arithmetic is 128-bit).
     private let headerTimeoutNanos: Int64
     private let keepaliveTimeoutNanos: Int64
+    private let sendTimeoutNanos: Int64
     private let date = HTTPDate()
     /// What changes from request to request. The service runs on one loop thread; keeping its
     /// mutable state behind a pointer spares every request Swift's dynamic exclusivity checks
@@ -92,10 +101,13 @@ public final class HTTPService: EventHandler, DrainingService {
         /// response (copied only for requests with a body).
         var pendingHead: [UInt8] = []
         var pendingLayout = HTTPHeadLayout()
-        /// A file being sent with sendfile: descriptor, next offset, bytes left; and whether
-        /// the connection stays open after it.
-        var file: (fd: Int32, offset: Int, remaining: Int)? = nil
+        /// A file being sent with sendfile, and whether the connection stays open after it.
+        var file: FileTransfer? = nil
         var keepAliveAfterFile = true
+        /// While the client has a response waiting (buffered output, a file): `Conn.bytesSent`
+        /// when last looked at, and when it last moved (0 = not waiting).
+        var sentMark: UInt64 = 0
+        var sentMovedAt: Int64 = 0
         /// For the access log: the peer, looked up once per connection.
         var client: [UInt8] = []
     }
@@ -113,12 +125,14 @@ public final class HTTPService: EventHandler, DrainingService {
         accessLog = options.accessLog
         headerTimeoutNanos = options.headerTimeout.nanoseconds
         keepaliveTimeoutNanos = options.keepaliveTimeout.nanoseconds
+        sendTimeoutNanos = options.sendTimeout.nanoseconds
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState())
         table = RouteTable(self.routes.map { ($0.prefix, $0.status, $0.body.count, $0.files != nil) })
     }
 
     deinit {
+        for r in routes { r.files?.close() }
         state.pointee.batch.deallocate()
         table.deallocate()
         state.deinitialize(count: 1)
@@ -162,8 +176,10 @@ public final class HTTPService: EventHandler, DrainingService {
     }
 
     /// One timer per connection, re-armed lazily: requests only move `x.deadline` (no timer or
-    /// allocation per request). When it fires past the deadline, a connection waiting for a head
-    /// it has started (or its first) gets 408; an idle kept-alive one is closed.
+    /// allocation per request). When it fires past the deadline: a client with a response
+    /// waiting for it is given `send_timeout` from the last byte it took; otherwise a
+    /// connection waiting for a head it has started (or its first) gets 408, and an idle
+    /// kept-alive one is closed.
     private func watch(_ c: Conn, _ x: Exchange, at deadline: Int64) {
         let id = c.id
         let loop = c.eventLoop
@@ -171,7 +187,26 @@ public final class HTTPService: EventHandler, DrainingService {
         // the Exchange's reference counts to a side table, slowing every retain and release.
         loop.schedule(after: .nanoseconds(max(0, deadline - gnet_monotonic_ns()))) {
             guard let c = loop.conn(id), let x = c.context as? Exchange else { return }
-            if gnet_monotonic_ns() < x.deadline || x.file != nil {
+            let now = gnet_monotonic_ns()
+            if x.file != nil || c.outboundBuffered > 0 {
+                // The client has a response waiting: it may take as long as it likes, as long as
+                // it keeps taking bytes.
+                let sent = c.bytesSent
+                if x.sentMovedAt == 0 || sent != x.sentMark {
+                    x.sentMark = sent
+                    x.sentMovedAt = now
+                }
+                let due = x.sentMovedAt + self.sendTimeoutNanos
+                if now < due {
+                    self.watch(c, x, at: due)
+                } else {
+                    self.options.logger.log(.info, "http: client \(c.remoteAddress?.description ?? "?") took no response bytes for \(self.options.sendTimeout); connection closed")
+                    self.abandon(c, x)
+                }
+                return
+            }
+            x.sentMovedAt = 0
+            if now < x.deadline {
                 self.watch(c, x, at: x.deadline)
                 return
             }
@@ -228,6 +263,15 @@ public final class HTTPService: EventHandler, DrainingService {
                 var offset = 0
                 var layout = HTTPHeadLayout()
                 while offset < view.count {
+                    if c.outboundIsFull {
+                        // Backpressure: no answer is dropped or reordered. The requests left stay
+                        // buffered and are answered once the client has read enough (the loop
+                        // calls onTraffic again then). A full buffer only ever follows a flush,
+                        // which leaves the batch empty.
+                        assert(state.pointee.batch.isEmpty)
+                        c.discard(offset)
+                        return .none
+                    }
                     let rest = UnsafeRawBufferPointer(rebasing: view[offset...])
                     switch HTTPHeadParser.scan(rest, limits: options.limits, into: &layout) {
                     case .incomplete:
@@ -304,8 +348,8 @@ public final class HTTPService: EventHandler, DrainingService {
             return false
         }
         if layout.expectContinue && layout.minorVersion == 1 {
+            state.pointee.batch.append("HTTP/1.1 100 Continue\r\n\r\n")
             flush(c)
-            _ = try? c.write("HTTP/1.1 100 Continue\r\n\r\n")
         }
         if layout.chunked {
             x.phase = .chunked(ChunkedBodyDecoder(maxBody: options.maxBodySize))
@@ -325,16 +369,43 @@ public final class HTTPService: EventHandler, DrainingService {
     }
 
     private func route(_ head: UnsafeRawBufferPointer, _ layout: HTTPHeadLayout) -> Int {
+        let path = HTTPService.originForm(head, layout.target)
+        if path.isEmpty {  // `http://host` alone: the path is "/"
+            var slash = UInt8(ascii: "/")
+            return withUnsafePointer(to: &slash) { table.match($0, count: 1) }
+        }
         guard let base = head.baseAddress else { return -1 }
-        let target = layout.target
-        return table.match((base + target.lowerBound).assumingMemoryBound(to: UInt8.self), count: target.count)
+        return table.match((base + path.lowerBound).assumingMemoryBound(to: UInt8.self), count: path.count)
     }
 
-    /// Writes what `respond` gathered.
+    /// The path-and-query part of a request target: the target itself in origin form
+    /// (`/path?q`), the part after the authority in absolute form (`http://host/path?q`, which
+    /// a server must accept, RFC 9112 §3.2.2); empty for `http://host` alone (meaning `/`).
+    static func originForm(_ head: UnsafeRawBufferPointer, _ target: Range<Int>) -> Range<Int> {
+        guard let first = target.first, head[first] != UInt8(ascii: "/") else { return target }
+        // The parser admits only `/…`, `*` and http(s)://… targets.
+        guard let colon = head[target].firstIndex(of: UInt8(ascii: ":")), colon + 3 <= target.upperBound else { return target }
+        let authority = colon + 3  // past "://"
+        guard let slash = head[authority..<target.upperBound].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) else {
+            return target.upperBound..<target.upperBound
+        }
+        return slash..<target.upperBound
+    }
+
+    /// Writes what `respond` gathered, whole. Answers are never skipped: the batch is taken
+    /// whole whenever the outbound buffer is below its cap, which `onTraffic` makes sure of
+    /// before each answer; a batch that cannot be taken (only an error response to a client
+    /// that stopped reading) ends the connection instead.
     private func flush(_ c: Conn) {
         guard !state.pointee.batch.isEmpty else { return }
-        _ = try? c.write(state.pointee.batch.bytes)
-        state.pointee.batch.removeAll()
+        defer { state.pointee.batch.removeAll() }
+        do throws(GnetError) {
+            try c.write(state.pointee.batch.bytes)
+        } catch .outboundBufferFull {
+            c.close()
+        } catch {
+            // The write failed, and the connection is closing with that error.
+        }
     }
 
     /// Adds the response to the request `head` to the batch (or starts sending its file).
@@ -371,7 +442,7 @@ public final class HTTPService: EventHandler, DrainingService {
 
     private func serveFile(_ c: Conn, _ x: Exchange, _ files: StaticFiles, prefixLength: Int, _ layout: HTTPHeadLayout, _ request: UnsafeRawBufferPointer) {
         func text(_ r: Range<Int>?) -> String? { r.map { String(decoding: request[$0], as: UTF8.self) } }
-        let path = request[layout.target].prefix { $0 != 0x3F }
+        let path = request[HTTPService.originForm(request, layout.target)].prefix { $0 != 0x3F }
         let relative = Substring(String(decoding: path.dropFirst(prefixLength), as: UTF8.self))
         switch files.open(relative) {
         case .forbidden:
@@ -427,7 +498,8 @@ public final class HTTPService: EventHandler, DrainingService {
         state.pointee.batch.append(body)
         if let (fd, offset, length) = file {
             flush(c)
-            x.file = (fd, offset, length)
+            x.file = FileTransfer(fd: fd, offset: offset, remaining: length, size: offset + length,
+                                  name: String(decoding: request[HTTPService.originForm(request, layout.target)].prefix { $0 != 0x3F }, as: UTF8.self))
             x.keepAliveAfterFile = layout.keepAlive
             sendFile(c, x)
             return
@@ -439,13 +511,18 @@ public final class HTTPService: EventHandler, DrainingService {
     }
 
     /// Sends what the kernel takes of the current file; asks to be told when it can take more.
+    /// A file that ends before the length announced (it shrank while being sent) cannot be
+    /// answered in full: the connection is closed, so the client sees the response cut short.
     private func sendFile(_ c: Conn, _ x: Exchange) {
         while let f = x.file {
             let n: Int
-            do { n = try c.sendFile(f.fd, offset: f.offset, count: min(f.remaining, 1 << 20)) } catch {
-                close(f.fd)
-                x.file = nil
-                c.close()
+            do throws(GnetError) {
+                n = try c.sendFile(f.fd, offset: f.offset, count: min(f.remaining, 1 << 20))
+            } catch {
+                if error == .endOfFile {
+                    options.logger.log(.warning, "http: \(f.name) ended at byte \(f.offset) of the \(f.size) announced (changed while being sent); connection closed")
+                }
+                abandon(c, x)
                 return
             }
             if n == 0 {
@@ -459,8 +536,17 @@ public final class HTTPService: EventHandler, DrainingService {
                 if c.inboundBuffered > 0 { c.wake() }  // pipelined requests waited for the file
                 return
             }
-            x.file = (f.fd, f.offset + n, f.remaining - n)
+            x.file?.offset += n
+            x.file?.remaining -= n
         }
+    }
+
+    /// Gives up on the connection: its response cannot be completed (or is not being read).
+    private func abandon(_ c: Conn, _ x: Exchange) {
+        if let f = x.file { close(f.fd) }
+        x.file = nil
+        c.discard()
+        c.close()
     }
 
     public func onWritable(_ c: Conn) -> Action {
@@ -498,14 +584,26 @@ public final class HTTPService: EventHandler, DrainingService {
         }
         if let x = c.context as? Exchange { x.phase = .head }
         let body = "\(status) \(HTTPService.reason(status)): \(reason)\n"
-        var text = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n"
-        text += String(decoding: date.header(), as: UTF8.self) + "\r\n" + body
-        _ = try? c.write(text)
+        state.pointee.batch.append("HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n")
+        state.pointee.batch.append(date.header())
+        state.pointee.batch.append("\r\n" + body)
+        flush(c)
         c.discard()
         c.close()
     }
 
     static let connectionClose = Array("Connection: close\r\n".utf8)
+
+    /// A file on its way to a client.
+    struct FileTransfer {
+        let fd: Int32
+        /// The next byte to send and how many are left.
+        var offset: Int
+        var remaining: Int
+        /// Where the response ends in the file (for the log), and the request path.
+        let size: Int
+        let name: String
+    }
 
     static func reason(_ status: Int) -> String {
         switch status {

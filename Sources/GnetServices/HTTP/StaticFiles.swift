@@ -1,20 +1,35 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CGnetLinux
 
 /// Maps request paths to files under a root directory, refusing anything that would resolve
-/// outside it (`..` in any spelling, encoded or not, and symbolic links that lead out).
+/// outside it (`..` in any spelling, encoded or not, and symbolic links that lead out), and
+/// anything that is not a regular file (FIFOs, devices and sockets are never opened: a FIFO's
+/// open would block the loop, a device's could do anything).
+///
+/// The lookup is made by the kernel against a descriptor held for the root: `openat2` with
+/// `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` first opens the path without opening the file
+/// (`O_PATH`: no device's open routine runs, no FIFO waits), `fstat` tells what it is, and
+/// only a regular file is then opened for reading, non-blocking. Kernels before 5.6 (no
+/// openat2) resolve the path with `realpath` and a prefix check instead.
 struct StaticFiles {
     /// The root, resolved (no symlinks, no trailing slash).
     let root: String
+    /// The root directory, held open (`O_PATH`) for lookups beneath it.
+    let rootFD: Int32
 
     init?(root: String) {
         guard let resolved = realpath(root, nil) else { return nil }
         defer { free(resolved) }
-        var st = stat()
-        guard stat(resolved, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        let fd = Glibc.open(resolved, gnet_O_PATH() | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
         self.root = String(cString: resolved)
+        rootFD = fd
     }
+
+    /// Closes the root's descriptor.
+    func close() { Glibc.close(rootFD) }
 
     enum Lookup {
         case file(fd: Int32, size: Int, modified: Int, contentType: String)
@@ -23,7 +38,8 @@ struct StaticFiles {
     }
 
     /// Opens the file for `relative` (the request path after the route prefix, still
-    /// percent-encoded, without the query).
+    /// percent-encoded, without the query): a regular file opened for reading (non-blocking,
+    /// close-on-exec), owned by the caller.
     func open(_ relative: Substring) -> Lookup {
         guard let decoded = percentDecoded(relative) else { return .forbidden }
         if decoded.contains(0) || decoded.contains(0x5C) { return .forbidden }  // NUL, backslash
@@ -34,24 +50,98 @@ struct StaticFiles {
             if s == "." { continue }
             segments.append(s)
         }
-        var path = root + "/" + segments.joined(separator: "/")
-        var st = stat()
-        guard stat(path, &st) == 0 else { return .notFound }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            path += "/index.html"
-            guard stat(path, &st) == 0 else { return .notFound }
+        var dir = rootFD
+        var path = segments.isEmpty ? "." : segments.joined(separator: "/")
+        var name = segments.last ?? ""
+        var found = locate(dir, path)
+        var ownsDir = false
+        if case .directory(let d) = found {
+            dir = d
+            ownsDir = true
+            path = "index.html"
+            name = path
+            found = locate(dir, path)
         }
-        guard let real = realpath(path, nil) else { return .notFound }
+        defer { if ownsDir { Glibc.close(dir) } }
+        switch found {
+        case .regular(let identity):
+            // Opened for reading only now that it is known to be a regular file, and checked to
+            // be the same file, in case the path was swapped for something else in between.
+            var fd = gnet_open_beneath(dir, path, O_RDONLY | O_NONBLOCK | O_NOCTTY)
+            if fd < 0 && errno == ENOSYS { fd = openResolvingByHand(dir, path, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY) }
+            guard fd >= 0 else { return errno == EACCES ? .forbidden : .notFound }
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_dev == identity.st_dev, st.st_ino == identity.st_ino else {
+                Glibc.close(fd)
+                return .forbidden
+            }
+            return .file(fd: fd, size: Int(st.st_size), modified: Int(st.st_mtim.tv_sec), contentType: Self.contentType(name))
+        case .directory(let d):  // a directory named index.html
+            Glibc.close(d)
+            return .notFound
+        case .special, .outside: return .forbidden
+        case .missing: return .notFound
+        }
+    }
+
+    private enum Found {
+        /// A regular file, with its `stat`.
+        case regular(stat)
+        /// A directory, as an `O_PATH` descriptor.
+        case directory(Int32)
+        /// A FIFO, device, socket: never opened for reading, never served.
+        case special
+        /// The path leads out of the root (a symbolic link), or may not be looked at.
+        case outside
+        case missing
+    }
+
+    /// What `path` names beneath `dir`, found without opening it (`O_PATH`).
+    private func locate(_ dir: Int32, _ path: String) -> Found {
+        var fd = gnet_open_beneath(dir, path, gnet_O_PATH())
+        if fd < 0 && errno == ENOSYS { fd = openResolvingByHand(dir, path, flags: gnet_O_PATH()) }
+        if fd < 0 {
+            switch errno {
+            case EXDEV, ELOOP, EACCES, EPERM: return .outside
+            default: return .missing
+            }
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            Glibc.close(fd)
+            return .missing
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: return .directory(fd)
+        case S_IFREG:
+            Glibc.close(fd)
+            return .regular(st)
+        default:
+            Glibc.close(fd)
+            return .special
+        }
+    }
+
+    /// Without openat2 (Linux before 5.6): resolve the path and check that it stays under the
+    /// root, then open what it resolved to.
+    private func openResolvingByHand(_ dir: Int32, _ path: String, flags: Int32) -> Int32 {
+        let base: String
+        if dir == rootFD {
+            base = root
+        } else {
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink("/proc/self/fd/\(dir)", &buf, buf.count - 1)
+            guard n > 0 else { errno = ENOENT; return -1 }
+            base = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        guard let real = realpath(base + "/" + path, nil) else { return -1 }
         let resolved = String(cString: real)
         free(real)
-        guard resolved.hasPrefix(root + "/") else { return .forbidden }  // a symlink out of the root
-        let fd = Glibc.open(resolved, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return errno == EACCES ? .forbidden : .notFound }
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            close(fd)
-            return .notFound
+        guard resolved == root || resolved.hasPrefix(root + "/") else {
+            errno = EXDEV
+            return -1
         }
-        return .file(fd: fd, size: Int(st.st_size), modified: Int(st.st_mtim.tv_sec), contentType: Self.contentType(resolved))
+        return Glibc.open(resolved, flags | O_CLOEXEC)
     }
 
     private func percentDecoded(_ s: Substring) -> [UInt8]? {
@@ -77,8 +167,9 @@ struct StaticFiles {
         }
     }
 
-    static func contentType(_ path: String) -> String {
-        let ext = path.split(separator: ".").last.map { $0.lowercased() } ?? ""
+    /// The `Content-Type` for a file name, by its extension.
+    static func contentType(_ name: String) -> String {
+        let ext = name.contains(".") ? (name.split(separator: ".").last.map { $0.lowercased() } ?? "") : ""
         switch ext {
         case "html", "htm": return "text/html; charset=utf-8"
         case "txt": return "text/plain; charset=utf-8"
