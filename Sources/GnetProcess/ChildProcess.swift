@@ -139,7 +139,7 @@ public final class ChildProcess {
     private func waitForExit() -> Int32 {
         if let code = exitCode { return code }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = try? syscall(where: "waitpid") { waitpid(pid, &status, 0) }  // only ECHILD can fail: already reaped
         return record(status)
     }
 

@@ -11,18 +11,20 @@ public enum ProcFS {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// The bytes of a file; throws (naming open or read and the errno) if it cannot be read, and
-    /// `EFBIG` past `limit` bytes.
+    /// The bytes of a regular file; throws (naming the call and the errno) if it cannot be
+    /// read, `EFBIG` past `limit` bytes, and `EINVAL` (from `fstat`) for anything but a regular
+    /// file: a FIFO, device or socket given as a file is refused, never waited on (the open is
+    /// non-blocking).
     public static func readBytes(_ path: String, limit: Int = 64 << 20) throws(SystemError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemError("open", errno: errno) }
+        let fd = try syscall(where: "open") { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
         defer { close(fd) }
+        var st = stat()
+        _ = try syscall(where: "fstat") { fstat(fd, &st) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SystemError("fstat", errno: EINVAL) }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = read(fd, &buf, buf.count)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw SystemError("read", errno: errno) }
+            let n = try syscall(where: "read") { read(fd, &buf, buf.count) }
             if n == 0 { return out }
             out += buf[0..<n]
             if out.count > limit { throw SystemError("read", errno: EFBIG) }

@@ -164,6 +164,9 @@ static inline int gnet_open_beneath(int dirfd, const char *path, int flags) {
 }
 static inline int gnet_O_PATH(void) { return O_PATH; }
 
+/// One step of a busy loop the optimizer cannot remove (the daemon's watchdog test hook).
+static inline uint64_t gnet_spin_step(uint64_t n) { __asm__ volatile("" : "+r"(n)); return n + 1; }
+
 /// Ignores SIGPIPE for the whole process: a write to a reset peer must come back as EPIPE.
 static inline void gnet_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
 

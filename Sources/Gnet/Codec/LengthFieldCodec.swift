@@ -22,16 +22,28 @@ public struct LengthFieldCodec: Codec {
     public let lengthIncludesLengthField: Bool
     public let maxFrameLength: Int
 
-    /// Field sizes 1, 2, 3, 4 or 8 bytes; offset and strip must not be negative.
+    /// The largest `lengthFieldOffset`, `initialBytesToStrip` and magnitude of
+    /// `lengthAdjustment` a codec accepts: far beyond any real protocol's header, and small
+    /// enough that no frame-length arithmetic can overflow.
+    public static let maxParameter = Int(Int32.max)
+
+    /// Field sizes 1, 2, 3, 4 or 8 bytes; offset and strip from 0, the adjustment within
+    /// ±`maxParameter`, the maximum frame length positive. Anything else is
+    /// `.invalidConfiguration`, never a trap later.
     public init(lengthFieldOffset: Int = 0, lengthFieldLength: Int = 4, lengthAdjustment: Int = 0,
                 initialBytesToStrip: Int? = nil, bigEndian: Bool = true, lengthIncludesLengthField: Bool = false,
                 maxFrameLength: Int = defaultMaxFrameLength) throws(CodecError) {
         guard [1, 2, 3, 4, 8].contains(lengthFieldLength) else {
             throw .invalidConfiguration("length field must be 1, 2, 3, 4 or 8 bytes, not \(lengthFieldLength)")
         }
-        guard lengthFieldOffset >= 0 else { throw .invalidConfiguration("length field offset must not be negative") }
+        let limit = Self.maxParameter
+        guard (0...limit).contains(lengthFieldOffset) else { throw .invalidConfiguration("length field offset must be 0 to \(limit), not \(lengthFieldOffset)") }
+        guard (-limit...limit).contains(lengthAdjustment) else {
+            throw .invalidConfiguration("length adjustment must be -\(limit) to \(limit), not \(lengthAdjustment)")
+        }
         let strip = initialBytesToStrip ?? (lengthFieldOffset + lengthFieldLength)
-        guard strip >= 0 else { throw .invalidConfiguration("bytes to strip must not be negative") }
+        guard (0...limit).contains(strip) else { throw .invalidConfiguration("bytes to strip must be 0 to \(limit), not \(strip)") }
+        guard maxFrameLength > 0 else { throw .invalidConfiguration("maximum frame length must be positive") }
         guard maxFrameLength >= lengthFieldOffset + lengthFieldLength else {
             throw .invalidConfiguration("maximum frame length \(maxFrameLength) is shorter than the header")
         }
@@ -49,7 +61,8 @@ public struct LengthFieldCodec: Codec {
         let available = input.count
         guard available >= headerEnd else { return nil }
         let value = input.unsignedInteger(at: lengthFieldOffset, size: lengthFieldLength, bigEndian: bigEndian)
-        // Frame length in 128-bit-safe steps: value can be up to 2^64-1.
+        // The field can hold up to 2^64-1; once it is at most Int.max / 2, adding the adjustment
+        // and the header (each bounded by `maxParameter` at init) cannot overflow.
         guard value <= UInt64(Int.max / 2) else { throw .frameTooLong(length: value, maximum: maxFrameLength) }
         let frame = Int(value) + lengthAdjustment + headerEnd - (lengthIncludesLengthField ? lengthFieldLength : 0)
         guard frame >= headerEnd else { throw .negativeLength(value) }
@@ -60,9 +73,9 @@ public struct LengthFieldCodec: Codec {
     }
 
     public func affixes(payloadLength: Int) throws(CodecError) -> FrameAffixes {
-        var length = payloadLength + lengthAdjustment
-        if lengthIncludesLengthField { length += lengthFieldLength }
-        guard length >= 0 else { throw .lengthOutOfRange(length: length, fieldBytes: lengthFieldLength) }
+        let (adjusted, overflow) = payloadLength.addingReportingOverflow(lengthAdjustment + (lengthIncludesLengthField ? lengthFieldLength : 0))
+        guard !overflow, adjusted >= 0 else { throw .lengthOutOfRange(length: overflow ? Int.max : adjusted, fieldBytes: lengthFieldLength) }
+        let length = adjusted
         if lengthFieldLength < 8 {
             guard UInt64(length) < (UInt64(1) << (8 * lengthFieldLength)) else {
                 throw .lengthOutOfRange(length: length, fieldBytes: lengthFieldLength)

@@ -60,12 +60,17 @@ public struct DelimiterCodec: Codec {
 /// frames and adds nothing.
 public struct FixedLengthCodec: Codec {
     public let frameLength: Int
-    public var maxFrameLength: Int { frameLength }
+    public let maxFrameLength: Int
 
-    /// `frameLength` must be positive.
-    public init(frameLength: Int) throws(CodecError) {
+    /// `frameLength` must be positive and at most `maxFrameLength` (a frame is buffered whole
+    /// before it is delivered, so the maximum bounds what one connection may make a loop hold).
+    public init(frameLength: Int, maxFrameLength: Int = defaultMaxFrameLength) throws(CodecError) {
         guard frameLength > 0 else { throw .invalidConfiguration("frame length must be positive, not \(frameLength)") }
+        guard frameLength <= maxFrameLength else {
+            throw .invalidConfiguration("frame length \(frameLength) exceeds the maximum frame length \(maxFrameLength)")
+        }
         self.frameLength = frameLength
+        self.maxFrameLength = maxFrameLength
     }
 
     public func decode(_ input: InboundView) throws(CodecError) -> FrameBoundary? {

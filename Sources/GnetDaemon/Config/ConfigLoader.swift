@@ -26,7 +26,7 @@ public enum ConfigLoader {
     static let commonServiceKeys: Set<String> = ["name", "protocol", "listen", "read_buffer_cap", "write_buffer_cap", "idle_timeout", "max_connections"]
     static let protocolKeys: [ServiceProtocol: Set<String>] = [
         .echo: ["write"], .push: ["interval", "message"], .framed: ["codec"],
-        .http: ["routes", "header_timeout", "keepalive_timeout", "max_body_size", "access_log"], .proxy: [],
+        .http: ["routes", "header_timeout", "keepalive_timeout", "send_timeout", "max_body_size", "access_log"], .proxy: [],
     ]
     static let notYet: Set<String> = ["tls", "upstreams", "balance", "health", "connect_timeout"]
 
@@ -36,7 +36,9 @@ public enum ConfigLoader {
         do {
             bytes = try ProcFS.readBytes(path, limit: 4 << 20)
         } catch {
-            let reason = error.errno == EFBIG ? "larger than 4 MiB" : "cannot \(error.call): \(error.message)"
+            let reason = error.errno == EFBIG ? "larger than 4 MiB"
+                : error.errno == EINVAL && error.call.description == "fstat" ? "not a regular file"
+                : "cannot \(error.call): \(error.message)"
             throw ConfigError(file: path, line: nil, column: nil, path: "", message: reason)
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -132,6 +134,17 @@ public enum ConfigLoader {
     // MARK: meaning
 
     private static func validate(_ c: DaemonConfig, fail: ([PathStep], String) -> ConfigError) throws(ConfigError) {
+        /// A numeric value outside its range (ConfigRanges) is refused where it stands.
+        func check(_ r: NumericRange, _ value: Int64?, _ path: [PathStep]) throws(ConfigError) {
+            guard let value, !r.contains(value) else { return }
+            throw fail(path, "must be \(r), not \(NumericRange.render(value, r.unit))")
+        }
+        func check(_ r: NumericRange, _ value: Int?, _ path: [PathStep]) throws(ConfigError) {
+            try check(r, value.map { Int64($0) }, path)
+        }
+        try check(ConfigRanges.drainTimeout, c.drainTimeout.milliseconds, [.key("drain_timeout")])
+        try check(ConfigRanges.workerStallTimeout, c.workerStallTimeout.milliseconds, [.key("worker_stall_timeout")])
+        try check(ConfigRanges.controlIdleTimeout, c.control.idleTimeout.milliseconds, [.key("control"), .key("idle_timeout")])
         guard LogLevel.allCases.contains(where: { $0.name == c.logLevel }) else {
             throw fail([.key("log_level")], "must be one of debug, info, warning, error")
         }
@@ -139,7 +152,6 @@ public enum ConfigLoader {
         guard c.control.socket.hasPrefix("/"), SocketAddress.unix(c.control.socket) != nil else {
             throw fail([.key("control"), .key("socket")], "must be an absolute path of at most 107 bytes")
         }
-        guard c.control.idleTimeout.milliseconds > 0 else { throw fail([.key("control"), .key("idle_timeout")], "must be positive") }
         if let user = c.user {
             guard !user.isEmpty, getpwnam(user) != nil else { throw fail([.key("user")], "no such user \"\(user)\"") }
         }
@@ -148,6 +160,28 @@ public enum ConfigLoader {
         var addresses: [NetworkAddress: String] = [:]
         for (i, s) in c.services.enumerated() {
             let at: [PathStep] = [.key("services"), .index(i)]
+            try check(ConfigRanges.readBufferCap, s.readBufferCap?.bytes, at + [.key("read_buffer_cap")])
+            try check(ConfigRanges.writeBufferCap, s.writeBufferCap?.bytes, at + [.key("write_buffer_cap")])
+            try check(ConfigRanges.idleTimeout, s.idleTimeout?.milliseconds, at + [.key("idle_timeout")])
+            try check(ConfigRanges.maxConnections, s.maxConnections, at + [.key("max_connections")])
+            try check(ConfigRanges.interval, s.interval?.milliseconds, at + [.key("interval")])
+            try check(ConfigRanges.headerTimeout, s.headerTimeout?.milliseconds, at + [.key("header_timeout")])
+            try check(ConfigRanges.keepaliveTimeout, s.keepaliveTimeout?.milliseconds, at + [.key("keepalive_timeout")])
+            try check(ConfigRanges.sendTimeout, s.sendTimeout?.milliseconds, at + [.key("send_timeout")])
+            try check(ConfigRanges.maxBodySize, s.maxBodySize?.bytes, at + [.key("max_body_size")])
+            if let codec = s.codec {
+                let cp = at + [.key("codec")]
+                try check(ConfigRanges.delimiter, codec.delimiter, cp + [.key("delimiter")])
+                try check(ConfigRanges.frameLength, codec.frameLength, cp + [.key("frame_length")])
+                try check(ConfigRanges.lengthFieldOffset, codec.lengthFieldOffset, cp + [.key("length_field_offset")])
+                try check(ConfigRanges.lengthFieldLength, codec.lengthFieldLength, cp + [.key("length_field_length")])
+                try check(ConfigRanges.lengthAdjustment, codec.lengthAdjustment, cp + [.key("length_adjustment")])
+                try check(ConfigRanges.initialBytesToStrip, codec.initialBytesToStrip, cp + [.key("initial_bytes_to_strip")])
+                try check(ConfigRanges.maxFrameLength, codec.maxFrameLength?.bytes, cp + [.key("max_frame_length")])
+            }
+            for (r, route) in (s.routes ?? []).enumerated() {
+                try check(ConfigRanges.status, route.status, at + [.key("routes"), .index(r), .key("status")])
+            }
             guard !s.name.isEmpty, s.name.utf8.allSatisfy({ isalnum(Int32($0)) != 0 || $0 == 0x2D || $0 == 0x5F }), s.name.utf8.count <= 64 else {
                 throw fail(at + [.key("name")], "a name is 1–64 letters, digits, '-' or '_'")
             }
@@ -160,11 +194,13 @@ public enum ConfigLoader {
                     guard log.hasPrefix("/"), !log.hasSuffix("/"), stat(dir.isEmpty ? "/" : dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
                         throw fail(at + [.key("access_log")], "must be an absolute file path in an existing directory")
                     }
+                    if lstat(log, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+                        throw fail(at + [.key("access_log")], "exists and is not a regular file")
+                    }
                 }
                 for (r, route) in routes.enumerated() {
                     let rp = at + [.key("routes"), .index(r)]
                     guard route.path.hasPrefix("/") else { throw fail(rp + [.key("path")], "a route path starts with /") }
-                    if let st = route.status, !(200...599).contains(st) { throw fail(rp + [.key("status")], "status must be 200 to 599") }
                     if let ct = route.contentType, ct.contains("\r") || ct.contains("\n") { throw fail(rp + [.key("content_type")], "one line") }
                     if let root = route.root {
                         if route.body != nil || route.status != nil || route.contentType != nil {
@@ -191,10 +227,8 @@ public enum ConfigLoader {
                     addresses[address] = s.name
                 }
             }
-            if let m = s.maxConnections, m < 0 { throw fail(at + [.key("max_connections")], "must not be negative") }
             if let w = s.write, w != "sync" && w != "async" { throw fail(at + [.key("write")], "must be sync or async") }
             if s.protocol == .push {
-                if let iv = s.interval, iv.milliseconds <= 0 { throw fail(at + [.key("interval")], "must be positive") }
                 if let m = s.message, m.contains("\n") || m.contains("\r") || m.utf8.count > 4096 {
                     throw fail(at + [.key("message")], "one line of at most 4096 bytes (gnetd adds the newline)")
                 }

@@ -40,7 +40,7 @@ public struct CodecConfig: Codable, Equatable, Hashable, Sendable {
             guard let d = delimiter, (0...255).contains(d) else { throw .invalidConfiguration("delimiter must be a byte value 0…255") }
             return DelimiterCodec(delimiter: UInt8(d), maxFrameLength: maxLength)
         case "fixed-length":
-            return try FixedLengthCodec(frameLength: frameLength ?? 0)
+            return try FixedLengthCodec(frameLength: frameLength ?? 0, maxFrameLength: maxLength)
         case "length-field":
             guard byteOrder == nil || byteOrder == "big" || byteOrder == "little" else { throw .invalidConfiguration("byte_order must be big or little") }
             return try LengthFieldCodec(lengthFieldOffset: lengthFieldOffset ?? 0, lengthFieldLength: lengthFieldLength ?? 4,
@@ -88,6 +88,8 @@ public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
     public var routes: [RouteConfig]?
     public var headerTimeout: ConfigDuration?
     public var keepaliveTimeout: ConfigDuration?
+    /// http: how long a client may take no bytes of a response waiting for it.
+    public var sendTimeout: ConfigDuration?
     public var maxBodySize: ConfigSize?
     /// http: the access log file (Common Log Format); absent = none.
     public var accessLog: String?
@@ -101,6 +103,7 @@ public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
         case write, interval, message, codec, routes
         case headerTimeout = "header_timeout"
         case keepaliveTimeout = "keepalive_timeout"
+        case sendTimeout = "send_timeout"
         case maxBodySize = "max_body_size"
         case accessLog = "access_log"
     }
@@ -155,6 +158,8 @@ public struct DaemonConfig: Codable, Equatable, Sendable {
     public var workers: WorkerCount = .auto
     public var user: String? = nil
     public var drainTimeout: ConfigDuration = .seconds(30)
+    /// A worker whose loop makes no progress for this long is killed and replaced (0 = never).
+    public var workerStallTimeout: ConfigDuration = .seconds(10)
     public var logLevel: String = "info"
     public var control = ControlConfig()
     public var services: [ServiceConfig] = []
@@ -162,6 +167,7 @@ public struct DaemonConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case workers, user
         case drainTimeout = "drain_timeout"
+        case workerStallTimeout = "worker_stall_timeout"
         case logLevel = "log_level"
         case control, services
     }
@@ -173,6 +179,7 @@ public struct DaemonConfig: Codable, Equatable, Sendable {
         workers = try c.decodeIfPresent(WorkerCount.self, forKey: .workers) ?? .auto
         user = try c.decodeIfPresent(String.self, forKey: .user)
         drainTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .drainTimeout) ?? .seconds(30)
+        workerStallTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .workerStallTimeout) ?? .seconds(10)
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? "info"
         control = try c.decodeIfPresent(ControlConfig.self, forKey: .control) ?? ControlConfig()
         services = try c.decodeIfPresent([ServiceConfig].self, forKey: .services) ?? []

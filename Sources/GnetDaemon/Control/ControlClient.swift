@@ -43,19 +43,17 @@ public enum ControlClient {
             throw .unreachable("cannot reach gnetd at \(path): \(String(cString: strerror(errno))) (is gnetd running? use -s to name another socket)")
         }
         let request = Array(raw.utf8)
-        var off = 0
-        while off < request.count {
-            let n = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw .badResponse("sending to gnetd: \(String(cString: strerror(errno)))") }
-            off += n
-        }
+        let sent = request.withUnsafeBytes { b in Result { () throws(SystemError) in try writeAll(fd, b, socket: true) } }
+        if case .failure(let error) = sent { throw .badResponse("sending to gnetd: \(error)") }
         var answer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while answer.firstIndex(of: 10) == nil {
-            let n = recv(fd, &chunk, chunk.count, 0)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw .badResponse("no answer from gnetd within \(Int(timeout))s") }
+            let n: Int
+            do {
+                n = try syscall(where: "recv") { recv(fd, &chunk, chunk.count, 0) }
+            } catch {
+                throw .badResponse(error.errno == EAGAIN ? "no answer from gnetd within \(Int(timeout))s" : "reading gnetd's answer: \(error)")
+            }
             if n == 0 { throw .badResponse("gnetd closed the connection without answering") }
             answer += chunk[0..<n]
             if answer.count > 16 << 20 { throw .badResponse("answer larger than 16 MiB") }

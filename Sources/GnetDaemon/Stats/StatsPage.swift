@@ -7,9 +7,13 @@ import Gnet
 /// Where a worker is in its life, as written in its stats slot.
 public enum WorkerState: UInt64, Sendable {
     case starting = 0, serving = 1, draining = 2, exited = 3
+    /// Its loop made no progress for `worker_stall_timeout`: killed, a replacement started.
+    case stalled = 4
 
     public var name: String {
-        switch self { case .starting: "starting"; case .serving: "serving"; case .draining: "draining"; case .exited: "exited" }
+        switch self {
+        case .starting: "starting"; case .serving: "serving"; case .draining: "draining"; case .exited: "exited"; case .stalled: "stalled"
+        }
     }
 }
 

@@ -95,6 +95,7 @@ public final class Supervisor: EventHandler {
             }
         }
         if let ping = Systemd.watchdogPingInterval() { scheduleWatchdog(ping) }
+        startWatchdog()
         log.info("gnetd \(Self.version) starting \(workerCount) workers (config: \(configPath ?? "built-in defaults"))")
         return .none
     }
@@ -192,7 +193,9 @@ public final class Supervisor: EventHandler {
             page.release(w.statsSlot)
             if let channel = w.channel { loop.conn(channel)?.close() }
             let how = describeExit(status)
-            if w.retiring {
+            if w.stalled {
+                log.info("stalled worker \(w.index) of generation \(w.generation) (pid \(pid)) \(how)")
+            } else if w.retiring {
                 log.debug("worker \(w.index) of generation \(w.generation) (pid \(pid)) \(how)")
             } else {
                 workerDied(w, how: how)

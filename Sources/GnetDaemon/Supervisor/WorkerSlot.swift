@@ -20,6 +20,12 @@ final class WorkerSlot {
     var ready = false
     /// Told to drain or stop: its exit is expected.
     var retiring = false
+    /// The watchdog's view: the loop's iteration count when last looked at, and when it last
+    /// moved (monotonic ns).
+    var lastIterations: UInt64 = 0
+    var progressAt: Int64 = 0
+    /// Found making no progress and killed.
+    var stalled = false
 
     init(index: Int, generation: Int, pid: pid_t, statsSlot: Int) {
         self.index = index; self.generation = generation; self.pid = pid; self.statsSlot = statsSlot
@@ -61,7 +67,8 @@ enum WorkerLauncher {
                 }
             }
             let spec = WorkerSpec(index: index, generation: generation, slot: statsSlot, statusFD: try pass(pair[1]),
-                                  statsFD: try pass(page.fd), drainTimeoutMs: config.drainTimeout.milliseconds, user: config.user,
+                                  statsFD: try pass(page.fd), drainTimeoutMs: config.drainTimeout.milliseconds,
+                                  heartbeatMs: Watchdog.heartbeatMs(stallTimeoutMs: config.workerStallTimeout.milliseconds), user: config.user,
                                   logLevel: config.logLevel, listeners: listeners, services: config.services)
             var environment = ChildProcess.inheritedEnvironment().filter {
                 !$0.hasPrefix("LISTEN_") && !$0.hasPrefix("NOTIFY_SOCKET=") && !$0.hasPrefix("WATCHDOG_") && !$0.hasPrefix(WorkerSpec.environmentKey + "=")

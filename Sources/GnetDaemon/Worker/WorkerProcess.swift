@@ -58,6 +58,7 @@ public enum WorkerProcess {
                                                maxConnections: s.maxConnections ?? 0)
             listeners.append(listener)
         }
+        let logger = StandardErrorLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
         var handlers: [any EventHandler] = []
         for (index, s) in spec.services.enumerated() {
             switch s.protocol {
@@ -66,6 +67,8 @@ public enum WorkerProcess {
                 var o = HTTPServiceOptions()
                 if let t = s.headerTimeout { o.headerTimeout = .milliseconds(t.milliseconds) }
                 if let t = s.keepaliveTimeout { o.keepaliveTimeout = .milliseconds(t.milliseconds) }
+                if let t = s.sendTimeout { o.sendTimeout = .milliseconds(t.milliseconds) }
+                o.logger = logger
                 if let b = s.maxBodySize { o.maxBodySize = b.bytes }
                 o.accessLog = logs[index]
                 let routes = (s.routes ?? []).map {
@@ -82,18 +85,23 @@ public enum WorkerProcess {
                 throw WorkerError("service \(s.name): protocol \(s.protocol.rawValue) is not supported yet")
             }
         }
-        let channel = WorkerChannel(page: page, slot: spec.slot, fd: spec.statusFD, drainTimeout: .milliseconds(spec.drainTimeoutMs))
+        let channel = WorkerChannel(page: page, slot: spec.slot, fd: spec.statusFD, drainTimeout: .milliseconds(spec.drainTimeoutMs),
+                                    heartbeat: .milliseconds(spec.heartbeatMs))
         channel.reopenLogs = { for log in logs.values { log.reopen() } }
         var options = Options()
         options.readBufferCap = spec.services.compactMap { $0.readBufferCap?.bytes }.max() ?? 0
-        options.logger = StandardErrorLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
+        options.logger = logger
         let router = ServiceRouter(handlers: handlers, other: channel)
         channel.servicesDraining = { loop in router.beginDraining(loop) }
         let engine = try Engine(handler: router, listeners: listeners, options: options,
                                 counters: withUnsafeMutablePointer(to: &slot.pointee.counters) { $0 })
         channel.engine = engine
         // SIGTERM straight to a worker (systemd's KillMode, an operator) means drain too.
-        try engine.handleSignals([SIGTERM, SIGINT, SIGQUIT, SIGHUP]) { sig in
+        // Test builds of a deployment can make a worker hang on purpose, to prove the watchdog:
+        // GNETD_TEST_HOOKS=spin-on-usr2 in the daemon's environment makes SIGUSR2 spin the loop.
+        let spinOnUSR2 = getenv("GNETD_TEST_HOOKS").map { String(cString: $0).split(separator: ",").contains("spin-on-usr2") } ?? false
+        try engine.handleSignals([SIGTERM, SIGINT, SIGQUIT, SIGHUP] + (spinOnUSR2 ? [SIGUSR2] : [])) { sig in
+            if sig == SIGUSR2 { spinForever() }
             if sig == SIGHUP { return }  // reloads are the supervisor's business
             channel.drain(engine.eventLoop)
         }
@@ -102,6 +110,12 @@ public enum WorkerProcess {
         page.setState(spec.slot, .exited)
         return 0
     }
+}
+
+/// The test hook's hang: a loop that never returns to its poller.
+private func spinForever() -> Never {
+    var n: UInt64 = 0
+    while true { n = gnet_spin_step(n) }
 }
 
 struct WorkerError: Error, CustomStringConvertible {
@@ -117,6 +131,8 @@ final class WorkerChannel: EventHandler {
     let slot: Int
     let fd: Int32
     let drainTimeout: Duration
+    /// How often the idle loop wakes for the supervisor's watchdog (zero: never).
+    let heartbeat: Duration
     unowned(unsafe) var engine: Engine! = nil
     /// Called on "reopen" (SIGUSR1 to the supervisor): access logs start new files.
     var reopenLogs: () -> Void = {}
@@ -127,8 +143,8 @@ final class WorkerChannel: EventHandler {
     private var draining = false
     private var pending: [UInt8] = []
 
-    init(page: StatsPage, slot: Int, fd: Int32, drainTimeout: Duration) {
-        self.page = page; self.slot = slot; self.fd = fd; self.drainTimeout = drainTimeout
+    init(page: StatsPage, slot: Int, fd: Int32, drainTimeout: Duration, heartbeat: Duration) {
+        self.page = page; self.slot = slot; self.fd = fd; self.drainTimeout = drainTimeout; self.heartbeat = heartbeat
     }
 
     func onBoot(_ engine: Engine) -> Action {
@@ -141,7 +157,13 @@ final class WorkerChannel: EventHandler {
         }
         page.setState(slot, .serving)
         say("ready")
+        if heartbeat > .zero { beat(loop) }
         return .none
+    }
+
+    /// Wakes the loop every `heartbeat`: each turn moves the iteration count the watchdog reads.
+    private func beat(_ loop: EventLoop) {
+        loop.schedule(after: heartbeat) { [unowned self] in self.beat(loop) }
     }
 
     /// Sends one status line whole (a short send goes on with the rest). A supervisor that

@@ -24,6 +24,9 @@ public struct WorkerSpec: Codable, Sendable {
     /// The stats page memfd.
     public var statsFD: Int32
     public var drainTimeoutMs: Int64
+    /// How often an idle loop wakes to show it is alive (its iteration counter moves); 0 = the
+    /// supervisor's watchdog is off.
+    public var heartbeatMs: Int64
     public var user: String?
     public var logLevel: String
     public var listeners: [ListenerSpec]

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Gnet
 
 /// An HTTP access log in Common Log Format, buffered in memory and written in blocks (when 32 KiB
 /// have gathered, once a second, and at shutdown), so logging costs no syscall per request.
@@ -26,11 +27,12 @@ public final class AccessLog {
     }
     private let state: UnsafeMutablePointer<State>
 
-    /// Opens (creating, appending to) `path`; nil with errno set when it cannot.
+    /// Opens (creating, appending to) `path`; nil with errno set when it cannot, and with
+    /// EINVAL when the path names something other than a regular file (a FIFO would block
+    /// the loop at the first write, a device could do anything).
     public init?(path: String) {
         self.path = path
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        if fd < 0 { return nil }
+        guard let fd = Self.openLog(path) else { return nil }
         storage = .allocate(byteCount: Self.capacity, alignment: 16)
         state = .allocate(capacity: 1)
         state.initialize(to: State(fd: fd))
@@ -102,24 +104,36 @@ public final class AccessLog {
         return at + digits
     }
 
-    /// Writes what is buffered.
+    /// A log file opened for appending: created if absent, refused unless it is a regular file.
+    private static func openLog(_ path: String) -> Int32? {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0o640)
+        if fd < 0 { return nil }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            errno = EINVAL
+            return nil
+        }
+        return fd
+    }
+
+    /// Writes what is buffered. A write that fails (a full disk) loses log lines, never
+    /// requests.
     public func flush() {
         var off = 0
         let used = state.pointee.used
+        defer { state.pointee.used = 0 }
         while off < used {
-            let n = write(state.pointee.fd, storage + off, used - off)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }  // a full disk loses log lines, never requests
+            let fd = state.pointee.fd
+            guard let n = try? syscall(where: "write", { write(fd, storage + off, used - off) }), n > 0 else { return }
             off += n
         }
-        state.pointee.used = 0
     }
 
     /// Flushes, then opens the path anew (log rotation).
     public func reopen() {
         flush()
-        let fresh = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fresh >= 0 else { return }
+        guard let fresh = Self.openLog(path) else { return }
         close(state.pointee.fd)
         state.pointee.fd = fresh
     }
