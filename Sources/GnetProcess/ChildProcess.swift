@@ -19,9 +19,10 @@ public final class ChildProcess {
     private var buffered: [UInt8] = []
     private var exitCode: Int32? = nil
 
-    /// Starts `argv` (searched in `PATH`). `environment` nil inherits ours. With
-    /// `discardStderr` the child's standard error goes to /dev/null, otherwise it is shared.
-    public init(_ argv: [String], environment: [String]? = nil, discardStderr: Bool = false) throws(SystemError) {
+    /// Starts `argv` (searched in `PATH`). `environment` nil inherits ours. The child's
+    /// standard error goes to the file `stderrPath` (created or truncated) when given, to
+    /// /dev/null with `discardStderr`, and is shared otherwise.
+    public init(_ argv: [String], environment: [String]? = nil, discardStderr: Bool = false, stderrPath: String? = nil) throws(SystemError) {
         precondition(!argv.isEmpty, "ChildProcess needs a program")
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0]
         guard pipe(&inPipe) == 0 else { throw SystemError("pipe", errno: errno) }
@@ -36,7 +37,11 @@ public final class ChildProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        if discardStderr { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
+        if let stderrPath {
+            posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
+        } else if discardStderr {
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
         let spawned: pid_t
         do {
             spawned = try Spawn.process(argv, environment: environment ?? Self.inheritedEnvironment(), actions: &actions)

@@ -48,7 +48,7 @@ import Testing
         ("log_level: loud\n", "t.yaml:1:12: log_level: must be one of debug, info, warning, error"),
         ("control:\n  socket: relative.sock\n", "t.yaml:2:11: control.socket: must be an absolute path"),
         ("control:\n  mode: \"0999\"\n", "t.yaml:2:9: control.mode: must be octal"),
-        ("control:\n  idle_timeout: 0s\n", "t.yaml:2:17: control.idle_timeout: must be positive"),
+        ("control:\n  idle_timeout: 0s\n", "t.yaml:2:17: control.idle_timeout: must be 100ms to 24h, not 0s"),
         ("control:\n  idle_timeout: later\n", "t.yaml:2:17: control.idle_timeout: invalid duration \"later\""),
         ("user: nosuchuser-gnet-test\n", "t.yaml:1:7: user: no such user"),
         ("services:\n  - name: x\n    protocol: gopher\n    listen: [\"tcp://1.2.3.4:1\"]\n", "t.yaml:3:15: services[0].protocol: protocol must be one of echo, http, push, framed, proxy"),

@@ -67,22 +67,44 @@ final class DaemonHarness {
         close(fd)
     }
 
+    /// Writes `text` as the whole configuration, with only the control socket (and its mode)
+    /// filled in, inside the text's own `control:` block if it has one.
+    func write(raw text: String) throws {
+        let control = "  socket: \(controlPath)\n  mode: \"0666\"\n"
+        let body = text.contains("control:\n") ? text.replacingOccurrences(of: "control:\n", with: "control:\n" + control)
+                                                : "control:\n" + control + text
+        let fd = open(configPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TestError("cannot write \(configPath)") }
+        _ = body.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
     /// Starts gnetd and waits for READY=1 on the notify socket; returns seconds to ready.
     /// `prefix` runs gnetd under another program (e.g. systemd-socket-activate); with
     /// `waitReady: false` the caller waits for READY=1 itself.
+    /// With `captureLog`, gnetd's standard error goes to a file that `log()` reads.
     @discardableResult
-    func start(prefix: [String] = [], waitReady: Bool = true, environment extra: [String] = []) throws -> Double {
+    func start(prefix: [String] = [], waitReady: Bool = true, environment extra: [String] = [], captureLog: Bool = false) throws -> Double {
         var env = ChildProcess.inheritedEnvironment().filter { !$0.hasPrefix("NOTIFY_SOCKET=") && !$0.hasPrefix("LISTEN_") && !$0.hasPrefix("WATCHDOG_") }
         env.append("NOTIFY_SOCKET=\(dir)/notify.sock")
         env += extra
         let begin = gnet_monotonic_ns()
-        process = try ChildProcess(prefix + [Self.binDir + "/gnetd", "--config", configPath], environment: env)
+        process = try ChildProcess(prefix + [Self.binDir + "/gnetd", "--config", configPath], environment: env,
+                                   stderrPath: captureLog ? dir + "/stderr.log" : nil)
         if !waitReady { return 0 }
         guard waitFor(notification: "READY=1", timeout: 30) != nil else { throw TestError("gnetd sent no READY=1") }
         return Double(gnet_monotonic_ns() - begin) / 1e9
     }
 
     var pid: pid_t { process?.pid ?? 0 }
+
+    /// What gnetd has written to standard error so far (after `start(captureLog: true)`).
+    func log() -> String { ProcFS.readFile(dir + "/stderr.log") ?? "" }
+
+    /// The pids of the workers in state `state` (any state for nil).
+    func workerPids(state: String? = "serving") throws -> [Int] {
+        try workers().filter { state == nil || $0["state"] as? String == state }.compactMap { $0["pid"] as? Int }
+    }
 
     /// The first notification not yet taken that contains `text`, waiting up to `timeout` seconds.
     func waitFor(notification text: String, timeout: Double = 30) -> String? {

@@ -49,7 +49,7 @@ public enum ConfigRanges {
 
     public static let workers = NumericRange("workers", .count, 1...1024)
     public static let drainTimeout = NumericRange("drain_timeout", .duration, 0...day)
-    public static let workerStallTimeout = NumericRange("worker_stall_timeout", .duration, 500...hour, alsoAllowed: [0])
+    public static let workerStallTimeout = NumericRange("worker_stall_timeout", .duration, 1000...hour, alsoAllowed: [0])
     public static let controlIdleTimeout = NumericRange("control.idle_timeout", .duration, 100...day)
     public static let readBufferCap = NumericRange("services[].read_buffer_cap", .size, kib...(64 * mib))
     public static let writeBufferCap = NumericRange("services[].write_buffer_cap", .size, kib...gib)

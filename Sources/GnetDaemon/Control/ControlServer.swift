@@ -59,6 +59,7 @@ extension Supervisor {
             guard session.privileged,
                   let victim = evictable.min(by: { ($0.2 ? 1 : 0, $0.1) < ($1.2 ? 1 : 0, $1.1) }) else {
                 log.warning("control: \(maxControlClients) clients connected; an unprivileged one was turned away")
+                respond(c.id, ["ok": false, "error": "too many control clients (\(maxControlClients)); try again later"])
                 return .close
             }
             log.warning("control: \(maxControlClients) clients connected; the one silent the longest was disconnected to let a privileged client in")

@@ -87,9 +87,9 @@ public final class Supervisor: EventHandler {
     public func onBoot(_ engine: Engine) -> Action {
         generation = 1
         for i in 0..<workerCount { startWorker(index: i, generation: 1, config: config, count: workerCount) }
-        loop.schedule(after: .seconds(15)) { [unowned self] in
+        whenNoWorkerGetsReady(of: 1) { [unowned self] in
             if self.starting && !self.stopping {
-                self.fail("workers did not become ready within 15s")
+                self.fail("workers did not become ready: none for \(Self.readinessPatience)")
                 self.lastStartFailed = true
                 self.beginStop(force: true)
             }
@@ -167,6 +167,27 @@ public final class Supervisor: EventHandler {
         if var r = reload, w.generation == r.generation, workers.filter({ $0.generation == r.generation && $0.ready }).count == r.workers {
             reload = nil
             finishReload(&r)
+        }
+    }
+
+    /// How long a starting generation may go without one more of its workers reporting ready.
+    /// Measured from the last one (not from the start), so a thousand workers that take
+    /// seconds to spawn on a small machine are not mistaken for a failure.
+    static let readinessPatience: Duration = .seconds(15)
+
+    /// Calls `giveUp` once `generation` has gone `readinessPatience` without a worker becoming
+    /// ready (checked every second; the caller's closure decides whether it still matters).
+    func whenNoWorkerGetsReady(of generation: Int, readySoFar: Int = 0, since: Int64 = gnet_monotonic_ns(), _ giveUp: @escaping () -> Void) {
+        loop.schedule(after: .seconds(1)) { [unowned self] in
+            let ready = self.workers.filter { $0.generation == generation && $0.ready }.count
+            let now = gnet_monotonic_ns()
+            if ready != readySoFar {
+                self.whenNoWorkerGetsReady(of: generation, readySoFar: ready, since: now, giveUp)
+            } else if now - since >= Self.readinessPatience.nanoseconds {
+                giveUp()
+            } else {
+                self.whenNoWorkerGetsReady(of: generation, readySoFar: ready, since: since, giveUp)
+            }
         }
     }
 
@@ -287,10 +308,10 @@ public final class Supervisor: EventHandler {
                                started: gnet_monotonic_ns())
         log.info("reloading: starting generation \(next) with \(count) workers")
         for i in 0..<count { startWorker(index: i, generation: next, config: newConfig, count: count) }
-        loop.schedule(after: .seconds(15)) { [unowned self] in
+        whenNoWorkerGetsReady(of: next) { [unowned self] in
             if var r = self.reload, r.generation == next {
                 self.reload = nil
-                self.failReload(&r, "the new generation did not become ready within 15s")
+                self.failReload(&r, "the new generation did not become ready: no worker for \(Self.readinessPatience)")
             }
         }
     }

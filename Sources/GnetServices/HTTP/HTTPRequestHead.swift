@@ -376,7 +376,7 @@ public enum HTTPHeadParser {
         i += 1
         let version = i..<end
         guard p[targetStart] == 0x2F || (target.count == 1 && p[targetStart] == 0x2A)
-                || hasPrefix(p, target, "http://") || hasPrefix(p, target, "https://") else {
+                || hasPrefixIgnoringCase(p, target, "http://") || hasPrefixIgnoringCase(p, target, "https://") else {
             return .init(status: 400, reason: "invalid request target")
         }
         let versionWord = version.count == 8 ? UnsafeRawPointer(p + version.lowerBound).loadUnaligned(as: UInt64.self) : 0
@@ -435,6 +435,11 @@ public enum HTTPHeadParser {
 
     static func hasPrefix(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
         r.count >= s.utf8CodeUnitCount && memcmp(p + r.lowerBound, s.utf8Start, s.utf8CodeUnitCount) == 0
+    }
+
+    /// `r` starts with the lowercase literal `s`, in any case (a URI scheme, RFC 3986 §3.1).
+    static func hasPrefixIgnoringCase(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ s: StaticString) -> Bool {
+        r.count >= s.utf8CodeUnitCount && equalsIgnoringCase(p, r.lowerBound..<(r.lowerBound + s.utf8CodeUnitCount), s)
     }
 
     /// ASCII case-insensitive equality with a lowercase literal, a word at a time. Exact: each

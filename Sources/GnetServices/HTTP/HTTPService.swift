@@ -386,8 +386,9 @@ public final class HTTPService: EventHandler, DrainingService {
         // The parser admits only `/…`, `*` and http(s)://… targets.
         guard let colon = head[target].firstIndex(of: UInt8(ascii: ":")), colon + 3 <= target.upperBound else { return target }
         let authority = colon + 3  // past "://"
-        guard let slash = head[authority..<target.upperBound].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) else {
-            return target.upperBound..<target.upperBound
+        guard let slash = head[authority..<target.upperBound].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }),
+              head[slash] == UInt8(ascii: "/") else {
+            return target.upperBound..<target.upperBound  // no path (`http://host?q` too): "/"
         }
         return slash..<target.upperBound
     }
