@@ -60,8 +60,8 @@ let package = Package(
         ),
         // libFuzzer target for the frame decoders (build with --sanitize=fuzzer; see README).
         .executableTarget(name: "gnet-fuzz-codecs", dependencies: ["Gnet"]),
-        // libFuzzer target for the HTTP request-head parser and chunked decoder.
-        .executableTarget(name: "gnet-fuzz-http", dependencies: ["GnetServices"]),
+        // libFuzzer target for the HTTP request-head parser, the chunked decoder and the whole http service.
+        .executableTarget(name: "gnet-fuzz-http", dependencies: ["GnetServices", "Gnet", "CGnetLinux"]),
         // The physical reference: a minimal plain-C epoll echo server.
         .executableTarget(name: "gnet-c-echo"),
         // The physical reference for HTTP: a minimal plain-C keep-alive/pipelining responder.

@@ -193,6 +193,35 @@ import Testing
         #expect(h.stop() == 0)
     }
 
+    @Test func pipelinedFilesToAHalfClosedClientAreAllSent() throws {
+        let h = try DaemonHarness(config: "")
+        let www = try Self.makeWebRoot(h)
+        try Self.writeFile(www + "/f.bin", size: 256 << 10)
+        try h.write(config: Self.webConfig(h), workers: 1)
+        try h.start()
+        let address = try h.addresses("web")[0]
+        let fd = try Self.smallWindowClient(address, receiveBuffer: 65536, timeout: 10)
+        defer { close(fd) }
+        // Twenty requests for a file larger than the socket buffers, then the client's FIN: the
+        // server reads the end of the stream while the first file is still on its way.
+        let requests = Array(String(repeating: "GET /static/f.bin HTTP/1.1\r\nHost: t\r\n\r\n", count: 20).utf8)
+        #expect(send(fd, requests, requests.count, Int32(MSG_NOSIGNAL)) == requests.count)
+        shutdown(fd, Int32(SHUT_WR))
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var sawEOF = false
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n == 0 { sawEOF = true }
+            if n <= 0 { break }
+            bytes += buf[0..<n]
+        }
+        #expect(sawEOF, "the server closes after the last answer (received \(bytes.count) bytes)")
+        let answers = Self.responses(bytes)
+        #expect(answers.count == 20 && answers.allSatisfy { $0.status == 200 && $0.body.count == 256 << 10 }, "\(answers.count) whole answers of 20")
+        #expect(h.stop() == 0)
+    }
+
     @Test func aFileTruncatedWhileSentEndsTheConnectionAndIsLogged() throws {
         let h = try DaemonHarness(config: "")
         let www = try Self.makeWebRoot(h)

@@ -55,8 +55,9 @@ struct ConnRecord {
     /// Reading resumed after backpressure with inbound bytes the handler had left: the scheduled
     /// turn hands them to it before reading the socket.
     var resumeTraffic = false
-    /// The peer closed while the handler still had buffered bytes it asked (wake) to go on with;
-    /// the connection closes with `.endOfStream` once it stops asking or the bytes are gone.
+    /// The peer closed its side while the handler was still at work (a wake pending with input
+    /// left, or waiting to write more); the connection closes with `.endOfStream` once it stops
+    /// asking and waiting, or the bytes are gone.
     var peerClosed = false
     /// A close was requested while a callback was running; carried out when it returns.
     var closeRequested = false

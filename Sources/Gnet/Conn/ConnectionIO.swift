@@ -26,6 +26,8 @@ extension EventLoop {
                 r.pointee.wantWritable = false
                 writable(r)
                 guard r.pointee.phase != .free, r.pointee.generation == generation else { return }
+                closeIfPeerDone(r)
+                guard r.pointee.phase != .free, r.pointee.generation == generation else { return }
             }
         }
         if events & Interest.readable != 0 || bad {
@@ -59,9 +61,10 @@ extension EventLoop {
             case .wouldBlock:
                 return
             case .processed(0) where r.pointee.kind != .udpConnected:
-                if r.pointee.scheduled && r.inboundBuffered > 0 {
-                    // The handler asked (wake) to go on with bytes it already has: let it finish
-                    // them, then close. Stop reading meanwhile.
+                if (r.pointee.scheduled && r.inboundBuffered > 0) || r.pointee.wantWritable {
+                    // The handler is still at work on what it was sent: it asked (wake) to go on
+                    // with bytes it already has, or waits (notifyWritable) to write more of an
+                    // answer. Let it finish, then close (`closeIfPeerDone`); stop reading meanwhile.
                     r.pointee.peerClosed = true
                     updateInterest(r)
                 } else {
@@ -323,6 +326,15 @@ extension EventLoop {
     }
 
     // MARK: closing
+
+    /// After the peer closed its side while the handler was still at work: closes (flushing
+    /// what is buffered) once the handler neither asks for another turn with input left nor
+    /// waits to write more.
+    func closeIfPeerDone(_ r: UnsafeMutablePointer<ConnRecord>) {
+        guard r.pointee.peerClosed, r.pointee.phase == .open, !r.pointee.wantWritable,
+              !r.pointee.scheduled || r.inboundBuffered == 0 else { return }
+        beginClose(r, reason: .endOfStream)
+    }
 
     /// Starts closing: with bytes still buffered the connection stops reading and waits for
     /// them to drain (at most `closeFlushTimeout`); otherwise it closes at once.

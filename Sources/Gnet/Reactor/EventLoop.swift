@@ -326,9 +326,7 @@ public final class EventLoop: @unchecked Sendable {
                 readStream(r)
             } else if r.pointee.phase == .open {
                 deliverTraffic(r)
-                if r.pointee.peerClosed, r.pointee.phase == .open, !r.pointee.scheduled || r.inboundBuffered == 0 {
-                    beginClose(r, reason: .endOfStream)
-                }
+                closeIfPeerDone(r)
             }
         }
         scheduledSpare.removeAll(keepingCapacity: true)
