@@ -26,7 +26,8 @@ import Testing
             return (service(echo + "    \(name): \(value)\n"), .echo)
         case "services[].interval":
             return (service("  - name: s\n    protocol: push\n    listen: [\"tcp://127.0.0.1:0\"]\n    interval: \(value)\n"), .push)
-        case "services[].header_timeout", "services[].keepalive_timeout", "services[].send_timeout", "services[].max_body_size":
+        case "services[].header_timeout", "services[].keepalive_timeout", "services[].send_timeout", "services[].max_body_size",
+             "services[].file_cache_valid":
             let name = key.split(separator: ".").last!
             return (service("  - name: s\n    protocol: http\n    listen: [\"tcp://127.0.0.1:0\"]\n    \(name): \(value)\n    routes: [{path: /, body: ok}]\n"), .http)
         case "services[].routes[].status":

@@ -222,6 +222,44 @@ import Testing
         #expect(h.stop() == 0)
     }
 
+    @Test func cachedFilesFollowTheirFilesWithinTheValidityTime() throws {
+        let h = try DaemonHarness(config: "")
+        let www = try Self.makeWebRoot(h)
+        func put(_ name: String, _ text: String) throws {
+            let tmp = www + "/.tmp"
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            _ = text.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+            guard rename(tmp, www + "/" + name) == 0 else { throw TestError("rename") }
+        }
+        try put("a.txt", "first version")
+        try h.write(config: Self.webConfig(h, extra: "    file_cache_valid: 200ms\n"), workers: 1)
+        try h.start()
+        let address = try h.addresses("web")[0]
+        #expect(try Self.get(address, "/static/a.txt") == (200, "first version"))
+        #expect(try Self.get(address, "/static/a.txt") == (200, "first version"))  // from memory
+        // Replaced (same size), rewritten in place, removed, swapped for a link out of the root:
+        // each is seen once the validity time has passed.
+        try put("a.txt", "other version")
+        #expect(eventually(seconds: 2) { (try? Self.get(address, "/static/a.txt"))?.1 == "other version" })
+        let fd = open(www + "/a.txt", O_WRONLY | O_CLOEXEC)
+        _ = "OTHER".withCString { pwrite(fd, $0, 5, 0) }
+        close(fd)
+        #expect(eventually(seconds: 2) { (try? Self.get(address, "/static/a.txt"))?.1 == "OTHER version" })
+        #expect(unlink(www + "/a.txt") == 0)
+        #expect(eventually(seconds: 2) { (try? Self.get(address, "/static/a.txt"))?.0 == 404 })
+        #expect(symlink("/etc/hostname", www + "/a.txt") == 0)
+        #expect(eventually(seconds: 2) { (try? Self.get(address, "/static/a.txt"))?.0 == 403 })
+        // HEAD, Range and If-Modified-Since of a cached file.
+        try put("b.txt", "0123456789")
+        _ = try Self.get(address, "/static/b.txt")
+        let head = try rawHTTP(address, "HEAD /static/b.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(head.contains("Content-Length: 10") && head.hasSuffix("\r\n\r\n"), "\(head)")
+        let range = try rawHTTP(address, "GET /static/b.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=2-4\r\nConnection: close\r\n\r\n")
+        #expect(range.hasPrefix("HTTP/1.1 206") && range.hasSuffix("\r\n\r\n234"), "\(range)")
+        #expect(h.stop() == 0)
+    }
+
     @Test func aFileTruncatedWhileSentEndsTheConnectionAndIsLogged() throws {
         let h = try DaemonHarness(config: "")
         let www = try Self.makeWebRoot(h)

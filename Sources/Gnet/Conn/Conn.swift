@@ -293,6 +293,13 @@ public struct Conn {
         do throws(SystemError) { try Sys.setOption(record.pointee.fd, Int32(IPPROTO_TCP), TCP_NODELAY, on ? 1 : 0) } catch { throw .system(error) }
     }
 
+    /// `TCP_CORK` on or off. While on, the kernel sends only full segments, so a response head
+    /// and the file sent after it travel together; turning it off sends what is held.
+    public func setCork(_ on: Bool) throws(GnetError) {
+        try tcpOnly()
+        do throws(SystemError) { try Sys.setOption(record.pointee.fd, Int32(IPPROTO_TCP), TCP_CORK, on ? 1 : 0) } catch { throw .system(error) }
+    }
+
     /// TCP keep-alive probes; every value must be positive (whole seconds).
     public func setKeepAlive(idle: Duration, interval: Duration, count: Int) throws(GnetError) {
         try tcpOnly()

@@ -26,7 +26,7 @@ public enum ConfigLoader {
     static let commonServiceKeys: Set<String> = ["name", "protocol", "listen", "read_buffer_cap", "write_buffer_cap", "idle_timeout", "max_connections"]
     static let protocolKeys: [ServiceProtocol: Set<String>] = [
         .echo: ["write"], .push: ["interval", "message"], .framed: ["codec"],
-        .http: ["routes", "header_timeout", "keepalive_timeout", "send_timeout", "max_body_size", "access_log"], .proxy: [],
+        .http: ["routes", "header_timeout", "keepalive_timeout", "send_timeout", "file_cache_valid", "max_body_size", "access_log"], .proxy: [],
     ]
     static let notYet: Set<String> = ["tls", "upstreams", "balance", "health", "connect_timeout"]
 
@@ -168,6 +168,7 @@ public enum ConfigLoader {
             try check(ConfigRanges.headerTimeout, s.headerTimeout?.milliseconds, at + [.key("header_timeout")])
             try check(ConfigRanges.keepaliveTimeout, s.keepaliveTimeout?.milliseconds, at + [.key("keepalive_timeout")])
             try check(ConfigRanges.sendTimeout, s.sendTimeout?.milliseconds, at + [.key("send_timeout")])
+            try check(ConfigRanges.fileCacheValid, s.fileCacheValid?.milliseconds, at + [.key("file_cache_valid")])
             try check(ConfigRanges.maxBodySize, s.maxBodySize?.bytes, at + [.key("max_body_size")])
             if let codec = s.codec {
                 let cp = at + [.key("codec")]

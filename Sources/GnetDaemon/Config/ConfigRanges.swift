@@ -59,6 +59,7 @@ public enum ConfigRanges {
     public static let headerTimeout = NumericRange("services[].header_timeout", .duration, 100...day)
     public static let keepaliveTimeout = NumericRange("services[].keepalive_timeout", .duration, 100...day)
     public static let sendTimeout = NumericRange("services[].send_timeout", .duration, 100...day)
+    public static let fileCacheValid = NumericRange("services[].file_cache_valid", .duration, 0...hour)
     public static let maxBodySize = NumericRange("services[].max_body_size", .size, 0...tib)
     public static let status = NumericRange("services[].routes[].status", .count, 200...599)
     public static let delimiter = NumericRange("services[].codec.delimiter", .count, 0...255)
@@ -72,7 +73,7 @@ public enum ConfigRanges {
     /// Every numeric key.
     public static let all: [NumericRange] = [
         workers, drainTimeout, workerStallTimeout, controlIdleTimeout, readBufferCap, writeBufferCap, idleTimeout,
-        maxConnections, interval, headerTimeout, keepaliveTimeout, sendTimeout, maxBodySize, status, delimiter,
+        maxConnections, interval, headerTimeout, keepaliveTimeout, sendTimeout, fileCacheValid, maxBodySize, status, delimiter,
         frameLength, lengthFieldOffset, lengthFieldLength, lengthAdjustment, initialBytesToStrip, maxFrameLength,
     ]
 }

@@ -90,6 +90,8 @@ public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
     public var keepaliveTimeout: ConfigDuration?
     /// http: how long a client may take no bytes of a response waiting for it.
     public var sendTimeout: ConfigDuration?
+    /// http: how long a small file is served from memory before it is looked at again (0 = off).
+    public var fileCacheValid: ConfigDuration?
     public var maxBodySize: ConfigSize?
     /// http: the access log file (Common Log Format); absent = none.
     public var accessLog: String?
@@ -104,6 +106,7 @@ public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
         case headerTimeout = "header_timeout"
         case keepaliveTimeout = "keepalive_timeout"
         case sendTimeout = "send_timeout"
+        case fileCacheValid = "file_cache_valid"
         case maxBodySize = "max_body_size"
         case accessLog = "access_log"
     }

@@ -68,6 +68,7 @@ public enum WorkerProcess {
                 if let t = s.headerTimeout { o.headerTimeout = .milliseconds(t.milliseconds) }
                 if let t = s.keepaliveTimeout { o.keepaliveTimeout = .milliseconds(t.milliseconds) }
                 if let t = s.sendTimeout { o.sendTimeout = .milliseconds(t.milliseconds) }
+                if let t = s.fileCacheValid { o.fileCacheValid = .milliseconds(t.milliseconds) }
                 o.logger = logger
                 if let b = s.maxBodySize { o.maxBodySize = b.bytes }
                 o.accessLog = logs[index]

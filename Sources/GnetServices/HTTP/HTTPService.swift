@@ -36,6 +36,9 @@ public struct HTTPServiceOptions: @unchecked Sendable {
     /// sent) for this long is disconnected (nginx's `send_timeout`). A slow reader that keeps
     /// reading is never cut off.
     public var sendTimeout: Duration = .seconds(60)
+    /// How long a small file (up to 256 KiB, 32 MiB in all per service) read into memory is
+    /// served from there before it is looked at again; zero turns the file cache off.
+    public var fileCacheValid: Duration = .seconds(1)
     /// Where the service reports what it cannot answer with a status (a file that shrank while
     /// it was sent, a client that stopped reading).
     public var logger: any GnetLogger = StandardErrorLogger(level: .info)
@@ -86,6 +89,10 @@ public final class HTTPService: EventHandler, DrainingService {
         var second = -1
         /// The worker is draining: every response closes its connection.
         var draining = false
+        /// Small files answered from memory.
+        var files: FileCache
+        /// Monotonic ns at the start of the current `onTraffic`.
+        var now: Int64 = 0
     }
     private let state: UnsafeMutablePointer<LoopState>
 
@@ -127,12 +134,13 @@ public final class HTTPService: EventHandler, DrainingService {
         keepaliveTimeoutNanos = options.keepaliveTimeout.nanoseconds
         sendTimeoutNanos = options.sendTimeout.nanoseconds
         state = .allocate(capacity: 1)
-        state.initialize(to: LoopState())
+        state.initialize(to: LoopState(files: FileCache(valid: options.fileCacheValid)))
         table = RouteTable(self.routes.map { ($0.prefix, $0.status, $0.body.count, $0.files != nil) })
     }
 
     deinit {
         for r in routes { r.files?.close() }
+        state.pointee.files.deallocate()
         state.pointee.batch.deallocate()
         table.deallocate()
         state.deinitialize(count: 1)
@@ -238,6 +246,7 @@ public final class HTTPService: EventHandler, DrainingService {
         refreshResponses()
         let draining = state.pointee.draining  // while draining, every answer closes its connection
         let now = gnet_monotonic_ns()
+        state.pointee.now = now
         var answered = false
         defer {
             flush(c)
@@ -413,7 +422,7 @@ public final class HTTPService: EventHandler, DrainingService {
     private func respond(_ c: Conn, _ x: Exchange, _ layout: HTTPHeadLayout, _ head: UnsafeRawBufferPointer) {
         let index = route(head, layout)
         if index >= 0 && table.entries[index].servesFiles, let files = routes[index].files {
-            serveFile(c, x, files, prefixLength: routes[index].prefix.count, layout, head)
+            serveFile(c, x, files, route: index, prefixLength: routes[index].prefix.count, layout, head)
             return
         }
         let status: Int, bodyCount: Int
@@ -441,17 +450,44 @@ public final class HTTPService: EventHandler, DrainingService {
 
     // MARK: files
 
-    private func serveFile(_ c: Conn, _ x: Exchange, _ files: StaticFiles, prefixLength: Int, _ layout: HTTPHeadLayout, _ request: UnsafeRawBufferPointer) {
+    /// Answers a request on a file route: from the file cache when the file is small and was
+    /// looked at within `file_cache_valid` (no system call), otherwise by opening it beneath the
+    /// root, and then either from memory (caching it) or with sendfile.
+    private func serveFile(_ c: Conn, _ x: Exchange, _ files: StaticFiles, route: Int, prefixLength: Int, _ layout: HTTPHeadLayout,
+                           _ request: UnsafeRawBufferPointer) {
         func text(_ r: Range<Int>?) -> String? { r.map { String(decoding: request[$0], as: UTF8.self) } }
-        let path = request[HTTPService.originForm(request, layout.target)].prefix { $0 != 0x3F }
-        let relative = Substring(String(decoding: path.dropFirst(prefixLength), as: UTF8.self))
+        guard let base = request.baseAddress else { return }  // a parsed request is never empty
+        let target = HTTPService.originForm(request, layout.target)
+        let pathEnd = request[target].firstIndex(of: 0x3F) ?? target.upperBound
+        let relativeRange = min(target.lowerBound + prefixLength, pathEnd)..<pathEnd
+        // The cache answers plain requests (no Range, no If-Modified-Since), keyed by the path
+        // as the client spelled it.
+        let cacheable = state.pointee.files.enabled && layout.range == nil && layout.ifModifiedSince == nil
+        let key = (base + relativeRange.lowerBound).assumingMemoryBound(to: UInt8.self)
+        let now = state.pointee.now
+        var hash: UInt64 = 0
+        if cacheable {
+            hash = FileCache.hash(route: route, key, relativeRange.count)
+            if let (entry, fresh) = state.pointee.files.find(route: route, key, relativeRange.count, hash: hash, now: now), fresh {
+                respondFromCache(c, x, entry, layout, request)
+                return
+            }
+        }
+        let relative = Substring(String(decoding: request[relativeRange], as: UTF8.self))
         switch files.open(relative) {
         case .forbidden:
             plain(c, x, 403, "forbidden\n", layout, request)
         case .notFound:
             plain(c, x, 404, "not found\n", layout, request)
-        case .file(let fd, let size, let modified, let type):
+        case .file(let fd, let info, let type):
+            let size = Int(info.st_size), modified = Int(info.st_mtim.tv_sec)
             let lastModified = StaticFiles.httpDate(modified)
+            if cacheable, let entry = state.pointee.files.store(route: route, key, relativeRange.count, hash: hash, now: now, fd: fd, st: info,
+                    head: Array("HTTP/1.1 200 OK\r\nServer: gnet\r\nContent-Type: \(type)\r\nContent-Length: \(size)\r\nLast-Modified: \(lastModified)\r\nAccept-Ranges: bytes\r\n".utf8)) {
+                close(fd)
+                respondFromCache(c, x, entry, layout, request)
+                return
+            }
             if let ims = text(layout.ifModifiedSince).flatMap(StaticFiles.parseHTTPDate), modified <= ims {
                 close(fd)
                 finishHead(c, x, 304, "HTTP/1.1 304 Not Modified\r\nServer: gnet\r\nLast-Modified: \(lastModified)\r\n", layout, request)
@@ -472,6 +508,22 @@ public final class HTTPService: EventHandler, DrainingService {
             let sendsFile = !layout.isHEAD && length > 0
             finishHead(c, x, status, head, layout, request, file: sendsFile ? (fd, first, length) : nil)
             if !sendsFile { close(fd) }
+        }
+    }
+
+    /// Answers with a cached file: its head, the Date (and `Connection: close`), and its body,
+    /// all copied into the batch that goes out with one write.
+    private func respondFromCache(_ c: Conn, _ x: Exchange, _ entry: UnsafeMutablePointer<FileCache.Entry>, _ layout: HTTPHeadLayout,
+                                  _ request: UnsafeRawBufferPointer) {
+        let e = entry.pointee
+        if let head = e.head { state.pointee.batch.append(head, count: e.headCount) }
+        endHead(keepAlive: layout.keepAlive)
+        if !layout.isHEAD, let body = e.body { state.pointee.batch.append(body, count: e.bodyCount) }
+        accessLog?.record(client: x.client, request: request, layout, status: 200, bytes: layout.isHEAD ? 0 : e.bodyCount)
+        if state.pointee.batch.count >= 64 * 1024 { flush(c) }
+        if !layout.keepAlive {
+            flush(c)
+            c.close()
         }
     }
 
@@ -498,6 +550,8 @@ public final class HTTPService: EventHandler, DrainingService {
         endHead(keepAlive: layout.keepAlive)
         state.pointee.batch.append(body)
         if let (fd, offset, length) = file {
+            // The head and the file's first bytes go out in full segments, not a small one first.
+            do { try c.setCork(true) } catch { /* not TCP: nothing to cork */ }
             flush(c)
             x.file = FileTransfer(fd: fd, offset: offset, remaining: length, size: offset + length,
                                   name: String(decoding: request[HTTPService.originForm(request, layout.target)].prefix { $0 != 0x3F }, as: UTF8.self))
@@ -565,6 +619,7 @@ public final class HTTPService: EventHandler, DrainingService {
 
     /// After a file: the next request may come (or the connection closes, as asked).
     private func afterFile(_ c: Conn, _ x: Exchange) {
+        do { try c.setCork(false) } catch { /* not TCP, or closing */ }
         if x.keepAliveAfterFile {
             x.idle = true
             x.deadline = gnet_monotonic_ns() + keepaliveTimeoutNanos

@@ -32,7 +32,8 @@ struct StaticFiles {
     func close() { Glibc.close(rootFD) }
 
     enum Lookup {
-        case file(fd: Int32, size: Int, modified: Int, contentType: String)
+        /// A regular file open for reading, its `fstat`, and its `Content-Type`.
+        case file(fd: Int32, info: stat, contentType: String)
         case forbidden
         case notFound
     }
@@ -75,7 +76,7 @@ struct StaticFiles {
                 Glibc.close(fd)
                 return .forbidden
             }
-            return .file(fd: fd, size: Int(st.st_size), modified: Int(st.st_mtim.tv_sec), contentType: Self.contentType(name))
+            return .file(fd: fd, info: st, contentType: Self.contentType(name))
         case .directory(let d):  // a directory named index.html
             Glibc.close(d)
             return .notFound
