@@ -22,7 +22,7 @@ start_gnetd() {  # yaml-file [prefix...] -> sets port and pid; the yaml names co
   [ -n "$port" ] || { echo "gnetd ($yaml) did not start" >&2; exit 1; }
 }
 
-start_nginx() {  # conf-body(server block contents) workers [prefix...] -> sets port and pid
+start_nginx() {  # server-block-contents workers [prefix...] -> sets port and pid
   local body=$1 workers=$2; shift 2
   port=$((20000 + RANDOM % 20000))
   cat > "$work/nginx-$port.conf" <<NGINX
@@ -44,12 +44,12 @@ NGINX
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 }
 
-measure() {  # label pid port seconds url-path wrk-args... -> appends "label rps p99 cpu_ns/req server_busy wrk_busy" to $raw
-  local label=$1 pid=$2 port=$3 seconds=$4 path=$5; shift 5
+measure() {  # label pid seconds wrk-args (URL included)... -> appends "label rps p99 cpu_ns/req server_busy wrk_busy" to $raw
+  local label=$1 pid=$2 seconds=$3; shift 3
   local before began out after ended busy requests rps p99
   before=$(cpu_ns "$pid"); began=$(date +%s%N)
   # bash's time reports wrk's own CPU: how busy the load generator was.
-  out=$( { TIMEFORMAT='wrk-time %R %U %S'; time "${load[@]}" wrk -t1 -c100 -d"${seconds}s" --latency "$@" "http://127.0.0.1:$port$path"; } 2>&1 )
+  out=$( { TIMEFORMAT='wrk-time %R %U %S'; time "${load[@]}" wrk -t1 -c100 -d"${seconds}s" --latency "$@"; } 2>&1 )
   after=$(cpu_ns "$pid"); ended=$(date +%s%N)
   busy=$(echo "$out" | awk -v s=$((after - before)) -v w=$((ended - began)) '/^wrk-time/ { printf "%.2f %.2f", s / w, ($3 + $4) / $2 }')
   requests=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')

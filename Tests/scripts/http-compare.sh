@@ -19,6 +19,7 @@ seconds="${1:-5}"
 rounds="${ROUNDS:-3}"
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk (apt-get install nginx-light wrk)" >&2; exit 2; }
 swift build -c release --product gnetd >/dev/null
+swift build -c release --product gnetctl >/dev/null
 swift build -c release --product gnet-c-http >/dev/null
 bin=.build/release
 work=$(mktemp -d /tmp/gnet-http-compare-XXXXXX)
@@ -34,13 +35,7 @@ end
 request = function() return req end
 LUA
 
-cpu_ns() {  # total CPU ns of a process tree (the pid and its children, every thread)
-  local total=0 p
-  for p in "$1" $(pgrep -P "$1" || true); do
-    for f in /proc/"$p"/task/*/schedstat; do [ -r "$f" ] && total=$((total + $(cut -d' ' -f1 "$f"))); done
-  done
-  echo "$total"
-}
+source "$(dirname "$0")/compare-lib.sh"
 
 start_server() {  # name workers pin -> sets port and pid
   local name=$1 workers=$2 pin=$3 prefix=()
@@ -53,7 +48,7 @@ start_server() {  # name workers pin -> sets port and pid
       cat > "$work/$name.yaml" <<YAML
 workers: $workers
 log_level: warning
-control: { socket: $work/$name.sock }
+control: { socket: $work/$name.yaml.sock }
 services:
   - name: web
     protocol: http
@@ -62,29 +57,14 @@ services:
     routes:
       - { path: /, body: "Hello, World!", content_type: text/plain }
 YAML
-      "${prefix[@]}" "$bin/gnetd" --config "$work/$name.yaml" & pid=$!
-      for _ in $(seq 100); do port=$("$bin/gnetctl" -s "$work/$name.sock" status --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)[\"services\"][0][\"listen\"][0].rsplit(\":\",1)[1])" 2>/dev/null || true); [ -n "$port" ] && break; sleep 0.1; done ;;
+      start_gnetd "$work/$name.yaml" "${prefix[@]}" ;;
     nginx)
-      port=$((20000 + RANDOM % 20000))
-      cat > "$work/nginx.conf" <<NGINX
-worker_processes $workers;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  server { listen 127.0.0.1:$port; location / { default_type text/plain; return 200 "Hello, World!"; } }
-}
-NGINX
-      "${prefix[@]}" nginx -c "$work/nginx.conf" & pid=$!
-      sleep 0.5 ;;
+      start_nginx 'location / { default_type text/plain; return 200 "Hello, World!"; }' "$workers" "${prefix[@]}" ;;
     c)
       "${prefix[@]}" "$bin/gnet-c-http" 0 > "$work/c.out" & pid=$!
+      pids+=("$pid")
       for _ in $(seq 50); do port=$(sed -n 's/listening on //p' "$work/c.out"); [ -n "$port" ] && break; sleep 0.1; done ;;
   esac
-  pids+=("$pid")
 }
 
 raw="$work/raw"
@@ -106,16 +86,7 @@ for config in ${CONFIGS:-pinned unpinned}; do
       order=()
       for i in $(seq 0 $((n - 1))); do order+=("${chosen[$(( (i + round) % n ))]}"); done
       for server in "${order[@]}"; do
-        pid=${pid_of[$server]}
-        before=$(cpu_ns "$pid"); began=$(date +%s%N)
-        # bash's time reports wrk's own CPU: how busy the load generator was.
-        out=$( { TIMEFORMAT='wrk-time %R %U %S'; time "${load[@]}" wrk -t1 -c100 -d"${seconds}s" --latency -s "$work/pipeline.lua" "http://127.0.0.1:${port_of[$server]}/" -- "$depth"; } 2>&1 )
-        after=$(cpu_ns "$pid"); ended=$(date +%s%N)
-        busy=$(echo "$out" | awk -v s=$((after - before)) -v w=$((ended - began)) '/^wrk-time/ { printf "%.2f %.2f", s / w, ($3 + $4) / $2 }')
-        requests=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
-        rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
-        p99=$(echo "$out" | sed -n 's/^ *99% *\([0-9.a-z]*\)$/\1/p')
-        echo "$config $server $depth $round ${rps%.*} ${p99:--} $(( (after - before) / (requests > 0 ? requests : 1) )) ${busy:-0 0}" >> "$raw"
+        measure "$config $server $depth $round" "${pid_of[$server]}" "$seconds" -s "$work/pipeline.lua" "http://127.0.0.1:${port_of[$server]}/" -- "$depth"
       done
     done
     for server in "${chosen[@]}"; do kill "${pid_of[$server]}" 2>/dev/null || true; wait "${pid_of[$server]}" 2>/dev/null || true; done

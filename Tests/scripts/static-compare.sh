@@ -53,7 +53,7 @@ for size in $sizes; do
     order="gnetd nginx"; [ $((round % 2)) = 0 ] && order="nginx gnetd"
     for s in $order; do
       p=${s}_port; q=${s}_pid
-      measure "$size $s $round" "${!q}" "${!p}" "$seconds" "/f$size.bin"
+      measure "$size $s $round" "${!q}" "$seconds" "http://127.0.0.1:${!p}/f$size.bin"
     done
   done
 done

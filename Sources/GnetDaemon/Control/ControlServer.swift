@@ -106,7 +106,7 @@ extension Supervisor {
         var uid: UInt32 = 0, gid: UInt32 = 0
         guard gnet_peer_credentials(c.fd, &pid, &uid, &gid) == 0 else { return false }
         if uid == 0 || uid == getuid() { return true }
-        if let user = config.user, let pw = getpwnam(user) { return uid == pw.pointee.pw_uid || gid == pw.pointee.pw_gid }
+        if let owner = userIDs { return uid == owner.uid || gid == owner.gid }
         return false
     }
 

@@ -13,7 +13,17 @@ import Logging
 public final class Supervisor: EventHandler {
     public static let version = "0.1.0"
 
-    var config: DaemonConfig
+    var config: DaemonConfig {
+        didSet { userIDs = Self.lookUp(config.user) }
+    }
+    /// The configured user's uid and gid, looked up when the configuration is loaded (not per
+    /// control client: a user database behind the network could make every lookup wait).
+    private(set) var userIDs: (uid: uid_t, gid: gid_t)?
+
+    static func lookUp(_ user: String?) -> (uid: uid_t, gid: gid_t)? {
+        guard let user, let pw = getpwnam(user) else { return nil }
+        return (pw.pointee.pw_uid, pw.pointee.pw_gid)
+    }
     /// The configuration file reloads read; nil when running on the built-in defaults.
     let configPath: String?
     let log: Logger
@@ -57,6 +67,7 @@ public final class Supervisor: EventHandler {
 
     public init(config: DaemonConfig, configPath: String?, logger: Logger) throws {
         self.config = config
+        userIDs = Self.lookUp(config.user)
         self.configPath = configPath
         log = logger
         page = try StatsPage.create()
@@ -122,9 +133,9 @@ public final class Supervisor: EventHandler {
         }
         let listener = try Listener.bind(NetworkAddress(unixPath: path))
         chmod(path, mode_t(c.permissionBits ?? 0o660))
-        if let user = config.user, let pw = getpwnam(user), getuid() == 0 {
+        if let owner = userIDs, getuid() == 0 {
             // Root and the daemon's group may talk to it.
-            chown(path, 0, pw.pointee.pw_gid)
+            chown(path, 0, owner.gid)
         }
         return listener
     }
