@@ -280,7 +280,8 @@ func fuzzService(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     if !rawSent {
         // Everything was well-formed: every answer, exactly, in order, and nothing after.
         precondition(consumed == received.count, "\(received.count - consumed) bytes after the last response (\(responses.count) of \(expected.count)): \(String(decoding: received[consumed...].prefix(300), as: UTF8.self))")
-        precondition(responses.count == expected.count, "\(responses.count) answers to \(expected.count) requests")
+        precondition(responses.count == expected.count, "\(responses.count) answers to \(expected.count) requests: "
+                     + "answers \(responses.map { "\($0.status)/\($0.body.count)" }), expected \(expected.map { "\($0.status)/\($0.body.count)" })")
         for (k, (r, e)) in zip(responses, expected).enumerated() {
             precondition(r.status == e.status && r.body == e.body,
                          "answer \(k): \(r.status) with \(r.body.count) bytes, expected \(e.status) with \(e.body.count)")

@@ -193,6 +193,47 @@ import Testing
         #expect(h.stop() == 0)
     }
 
+    @Test func aPipelined100ContinueThatFillsTheOutputDoesNotCostAnAnswer() throws {
+        let h = try DaemonHarness(config: "")
+        _ = try Self.makeWebRoot(h)
+        try h.write(config: Self.webConfig(h, headerTimeout: "30s", extra: "    write_buffer_cap: 4KiB\n"), workers: 1)
+        try h.start()
+        let address = try h.addresses("web")[0]
+        // Big answers, then a request whose interim 100 Continue goes out between its head and
+        // its answer and fills the output: its answer must wait for room, not be dropped.
+        let group = String(repeating: "GET /big HTTP/1.1\r\nHost: t\r\n\r\n", count: 3)
+            + "PUT / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nxyz"
+        let rounds = 800  // 9.6 MB of answers: more than the socket buffers take (tcp_wmem goes to 4 MiB)
+        let request = Array((String(repeating: group, count: rounds) + "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").utf8)
+        let fd = try Self.smallWindowClient(address, receiveBuffer: 16384, timeout: 20)
+        defer { close(fd) }
+        let writer = try DaemonTestThread {
+            var off = 0
+            while off < request.count {
+                let n = request.withUnsafeBytes { send(fd, $0.baseAddress! + off, request.count - off, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { throw SystemError("send", errno: errno) }
+                off += n
+            }
+        }
+        usleep(500_000)
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            bytes += buf[0..<n]
+        }
+        try writer.join()
+        let answers = Self.responses(bytes).filter { $0.status != 100 }
+        let expected = (0..<rounds).flatMap { _ in [4000, 4000, 4000, 5] } + [5]
+        let got = answers.map(\.body.count)
+        #expect(got.count == expected.count, "\(got.count) answers to \(expected.count) requests")
+        if let i = zip(got, expected).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+            Issue.record("answer \(i) has \(got[i]) bytes where \(expected[i]) are owed")
+        }
+        #expect(h.stop() == 0)
+    }
+
     @Test func pipelinedFilesToAHalfClosedClientAreAllSent() throws {
         let h = try DaemonHarness(config: "")
         let www = try Self.makeWebRoot(h)

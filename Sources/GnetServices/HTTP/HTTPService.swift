@@ -98,7 +98,10 @@ public final class HTTPService: EventHandler, DrainingService {
 
     /// Per-connection progress.
     final class Exchange {
-        enum Phase { case head, body(remaining: Int), chunked(ChunkedBodyDecoder) }
+        /// Reading a head, a body (by length or chunked), or holding the answer to a request whose
+        /// body has been read until the output has room (an interim `100 Continue` can fill it
+        /// between the request's head and its answer).
+        enum Phase { case head, body(remaining: Int), chunked(ChunkedBodyDecoder), answerOwed }
         var phase = Phase.head
         /// Monotonic ns by which the current wait must end.
         var deadline: Int64 = 0
@@ -250,13 +253,7 @@ public final class HTTPService: EventHandler, DrainingService {
         var answered = false
         defer {
             flush(c)
-            // Kept alive and between requests: the idle timeout runs from the last answer, or
-            // the header timeout when part of the next request is already here.
-            if answered, case .head = x.phase, x.file == nil, c.isOpen {
-                let partial = c.inboundBuffered > 0
-                x.idle = !partial
-                x.deadline = now + (partial ? headerTimeoutNanos : keepaliveTimeoutNanos)
-            }
+            if answered { betweenRequests(c, x, now: now) }
         }
         while c.isOpen && x.file == nil {  // a file in flight holds back pipelined answers
             switch x.phase {
@@ -310,7 +307,10 @@ public final class HTTPService: EventHandler, DrainingService {
             case .body(let remaining):
                 let n = c.discard(remaining)
                 if n < remaining { x.phase = .body(remaining: remaining - n); return .none }
-                respondToPending(c, x)
+                guard respondToPending(c, x) else { return .none }
+                answered = true
+            case .answerOwed:
+                guard respondToPending(c, x) else { return .none }
                 answered = true
             case .chunked(var decoder):
                 guard let view = try? c.peek() else { return .none }
@@ -321,7 +321,7 @@ public final class HTTPService: EventHandler, DrainingService {
                     x.phase = .chunked(decoder)
                     return .none
                 case .done:
-                    respondToPending(c, x)
+                    guard respondToPending(c, x) else { return .none }
                     answered = true
                 case .invalid(let reason):
                     fail(c, 400, reason)
@@ -369,12 +369,28 @@ public final class HTTPService: EventHandler, DrainingService {
     }
 
     /// Answers the request whose body has just been read.
-    private func respondToPending(_ c: Conn, _ x: Exchange) {
+    /// After answers on a kept-alive connection: the idle timeout runs from the last one, or the
+    /// header timeout when part of the next request is already here.
+    private func betweenRequests(_ c: Conn, _ x: Exchange, now: Int64) {
+        guard case .head = x.phase, x.file == nil, c.isOpen else { return }
+        let partial = c.inboundBuffered > 0
+        x.idle = !partial
+        x.deadline = now + (partial ? headerTimeoutNanos : keepaliveTimeoutNanos)
+    }
+
+    /// Answers the request whose body has just been read; false (the answer owed, kept for
+    /// later) while the output is full.
+    private func respondToPending(_ c: Conn, _ x: Exchange) -> Bool {
+        if c.outboundIsFull {
+            x.phase = .answerOwed
+            return false
+        }
         x.phase = .head
         if state.pointee.draining { x.pendingLayout.keepAlive = false }
         let head = x.pendingHead
         x.pendingHead = []
         head.withUnsafeBytes { respond(c, x, x.pendingLayout, $0) }
+        return true
     }
 
     private func route(_ head: UnsafeRawBufferPointer, _ layout: HTTPHeadLayout) -> Int {
@@ -605,7 +621,15 @@ public final class HTTPService: EventHandler, DrainingService {
     }
 
     public func onWritable(_ c: Conn) -> Action {
-        if let x = c.context as? Exchange, x.file != nil { sendFile(c, x) }
+        guard let x = c.context as? Exchange else { return .none }
+        if x.file != nil {
+            sendFile(c, x)
+        } else if case .answerOwed = x.phase, respondToPending(c, x) {
+            // The output has room again: the answer held back goes first (the requests behind
+            // it, if any, follow in the onTraffic the loop calls next).
+            flush(c)
+            betweenRequests(c, x, now: gnet_monotonic_ns())
+        }
         return .none
     }
 
