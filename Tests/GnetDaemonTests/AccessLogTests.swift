@@ -5,6 +5,22 @@ import GnetServices
 import Testing
 
 @Suite struct AccessLogTests {
+    /// A log that cannot be opened anew (its directory is gone) says why and keeps the old file;
+    /// a FIFO or a directory is refused as a log.
+    @Test func reopenFailureIsReportedAndSpecialFilesAreRefused() throws {
+        var template = Array("/tmp/gnet-access-XXXXXX".utf8CString)
+        let dir = String(cString: try #require(mkdtemp(&template)))
+        let log = try #require(AccessLog(path: dir + "/access.log"))
+        #expect(log.reopen() == nil)
+        unlink(dir + "/access.log")
+        rmdir(dir)
+        #expect(log.reopen() != nil, "a reopen that cannot create the file says so")
+        #expect(mkdir(dir, 0o755) == 0 && mkfifo(dir + "/fifo", 0o644) == 0)
+        defer { unlink(dir + "/fifo"); rmdir(dir) }
+        #expect(AccessLog(path: dir + "/fifo") == nil, "a FIFO is never opened as a log (it would block)")
+        #expect(AccessLog(path: dir) == nil)
+    }
+
     /// Lines written through `record` read back from the real file in Common Log Format.
     @Test func formatsCommonLogFormatLines() throws {
         var template = Array("/tmp/gnet-access-XXXXXX".utf8CString)

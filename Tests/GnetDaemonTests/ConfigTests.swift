@@ -67,6 +67,9 @@ import Testing
         ("services: []\n", "t.yaml:1:11: services: at least one service is needed"),
         ("services:\n  - name: x\n    protocol: push\n    listen: [\"tcp://1.2.3.4:1\"]\n    message: \"a\\nb\"\n", "t.yaml:5:14: services[0].message: one line"),
         ("services:\n  - name: x\n    protocol: push\n    listen: [\"udp://1.2.3.4:1\"]\n", "services[0].listen[0]: protocol push needs a stream address"),
+        ("services:\n  - name: x\n    protocol: http\n    listen: [\"tcp://1.2.3.4:1\"]\n    routes: [{path: /}, {path: /}]\n", "t.yaml:5:32: services[0].routes[1].path: route / is given twice"),
+        ("services:\n  - name: x\n    protocol: framed\n    listen: [\"tcp://1.2.3.4:1\"]\n    codec: {type: length-field, initial_bytes_to_strip: 1000, max_frame_length: 100}\n", "services[0].codec: invalid codec configuration: bytes to strip (1000) exceed the maximum frame length 100"),
+        ("control:\n  socket: /tmp/c.sock\nservices:\n  - name: x\n    protocol: echo\n    listen: [\"unix:///tmp/c.sock\"]\n", "services[0].listen[0]: unix:///tmp/c.sock is the control socket"),
     ])
     func brokenConfigurationsAreLocated(_ text: String, _ expected: String) {
         do {

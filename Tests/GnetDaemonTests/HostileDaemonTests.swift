@@ -392,6 +392,101 @@ import Testing
         #expect(h.stop() == 0)
     }
 
+    @Test func aSecondGnetdOnTheSameConfigurationLeavesTheFirstAlone() throws {
+        let h = try DaemonHarness(config: "")
+        try h.write(config: echoConfig(h), workers: 1)
+        try h.start()
+        let unix = try NetworkAddress(parsing: "unix://\(h.dir)/echo.sock")
+        try EchoClient(unix).echo("before")
+        let second = try ChildProcess([DaemonHarness.binDir + "/gnetd", "--config", h.configPath], discardStderr: true)
+        #expect(second.wait(timeout: 30) == 1, "the second gnetd refuses to start")
+        try EchoClient(unix).echo("after")  // the first one's Unix socket was not taken over or removed
+        #expect(h.stop() == 0)
+    }
+
+    @Test func aFileWhereASocketShouldBeIsNeverDeleted() throws {
+        let h = try DaemonHarness(config: "")
+        let precious = h.dir + "/precious.txt"
+        try Self.writeFile(precious, size: 100)
+        try h.write(config: "services:\n  - name: e\n    protocol: echo\n    listen: [\"unix://\(precious)\"]\n", workers: 1)
+        let p = try ChildProcess([DaemonHarness.binDir + "/gnetd", "--config", h.configPath], discardStderr: true)
+        #expect(p.wait(timeout: 30) == 1, "gnetd refuses the address")
+        var st = stat()
+        #expect(stat(precious, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 100, "the file is still there, untouched")
+        // The control socket given as a service's address is refused by --check.
+        try h.write(config: "services:\n  - name: e\n    protocol: echo\n    listen: [\"unix://\(h.controlPath)\"]\n", workers: 1)
+        let check = try ChildProcess([DaemonHarness.binDir + "/gnetd", "--check", "--config", h.configPath], discardStderr: true)
+        #expect(check.wait(timeout: 30) == 2)
+    }
+
+    @Test func aFastDownloadNeitherStarvesOtherClientsNorLooksLikeAStall() throws {
+        let h = try DaemonHarness(config: "")
+        let www = try Self.makeWebRoot(h)
+        let fd = open(www + "/huge.bin", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        #expect(ftruncate(fd, 64 << 30) == 0)  // 64 GiB, sparse: the client never finishes
+        close(fd)
+        try h.write(config: "worker_stall_timeout: 1s\n" + Self.webConfig(h), workers: 1)
+        try h.start()
+        let address = try h.addresses("web")[0]
+        let worker = try #require(try h.workerPids().first)
+        let curl = try ChildProcess(["curl", "-s", "-o", "/dev/null", "--max-time", "3", "http://127.0.0.1:\(address.port)/static/huge.bin"])
+        usleep(300_000)
+        var worst: Int64 = 0
+        for _ in 0..<20 {
+            let begin = gnet_monotonic_ns()
+            #expect(try Self.get(address, "/").0 == 200)
+            worst = max(worst, gnet_monotonic_ns() - begin)
+            usleep(100_000)
+        }
+        _ = curl.wait(timeout: 10)
+        print("figure: small requests during a full-speed download on the same worker: slowest \(worst / 1_000_000) ms")
+        #expect(worst < 500_000_000, "a small request waited \(worst / 1_000_000) ms behind the download")
+        #expect(try h.workerPids() == [worker], "the busy worker was not taken for a stalled one")
+        #expect((try h.request("stats")["supervisor"] as? [String: Any])?["respawns"] as? Int == 0)
+        #expect(h.stop() == 0)
+    }
+
+    @Test func sendTimeoutHoldsWhateverTheOtherDeadlines() throws {
+        let h = try DaemonHarness(config: "")
+        let www = try Self.makeWebRoot(h)
+        try Self.writeFile(www + "/big.bin", size: 8 << 20)
+        try h.write(config: Self.webConfig(h, headerTimeout: "20s", extra: "    keepalive_timeout: 40s\n    send_timeout: 500ms\n"), workers: 1)
+        try h.start(captureLog: true)
+        let address = try h.addresses("web")[0]
+        let fd = try Self.smallWindowClient(address, receiveBuffer: 4096, timeout: 10)
+        defer { close(fd) }
+        let request = Array("GET /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n".utf8)
+        #expect(send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count)
+        let begin = gnet_monotonic_ns()
+        // Never read: the server must give up after about send_timeout, not at a 20 s deadline.
+        #expect(eventually(seconds: 8) { h.log().contains("took no response bytes") })
+        let seconds = Double(gnet_monotonic_ns() - begin) / 1e9
+        #expect(seconds < 3, "closed after \(seconds) s with send_timeout 500ms")
+        #expect(h.stop() == 0)
+    }
+
+    @Test func largeRouteBodiesAndUnreachableRootsAreHandledAsCheckPromises() throws {
+        let h = try DaemonHarness(config: "")
+        // 300 000 bytes of body, JSON-escaped into the worker's description: far more than an
+        // environment string may hold.
+        let body = String(repeating: "\\u0001/", count: 50_000)
+        try h.write(config: "services:\n  - name: web\n    protocol: http\n    listen: [\"tcp://127.0.0.1:0\"]\n    routes:\n      - { path: /, body: \"\(body)\" }\n", workers: 1)
+        try h.start(captureLog: true)
+        let address = try h.addresses("web")[0]
+        let (status, got) = try Self.get(address, "/")
+        #expect(status == 200 && got.utf8.count == 100_000)
+        // A root the workers' user cannot open: the reload fails with the reason; never an empty 200.
+        let locked = h.dir + "/locked"
+        mkdir(locked, 0o700)
+        mkdir(locked + "/www", 0o755)
+        try h.write(config: "user: nobody\nservices:\n  - name: web\n    protocol: http\n    listen: [\"tcp://127.0.0.1:0\"]\n    routes:\n      - { path: /, root: \(locked)/www }\n", workers: 1)
+        let answer = try h.request("reload", timeout: 60)
+        #expect(answer["ok"] as? Bool == false)
+        #expect(eventually { h.log().contains("cannot open the file root \(locked)/www: Permission denied") }, "\(h.log().suffix(500))")
+        #expect(try Self.get(address, "/").0 == 200, "the old generation serves on")
+        #expect(h.stop() == 0)
+    }
+
     @Test func controlRequestsCostLinearTimeAndTheOperatorAlwaysGetsIn() throws {
         let h = try DaemonHarness(config: "")
         try h.write(config: echoConfig(h), workers: 1)

@@ -44,6 +44,9 @@ public struct LengthFieldCodec: Codec {
         let strip = initialBytesToStrip ?? (lengthFieldOffset + lengthFieldLength)
         guard (0...limit).contains(strip) else { throw .invalidConfiguration("bytes to strip must be 0 to \(limit), not \(strip)") }
         guard maxFrameLength > 0 else { throw .invalidConfiguration("maximum frame length must be positive") }
+        guard strip <= maxFrameLength else {
+            throw .invalidConfiguration("bytes to strip (\(strip)) exceed the maximum frame length \(maxFrameLength): every frame would be refused")
+        }
         guard maxFrameLength >= lengthFieldOffset + lengthFieldLength else {
             throw .invalidConfiguration("maximum frame length \(maxFrameLength) is shorter than the header")
         }

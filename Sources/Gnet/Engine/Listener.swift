@@ -39,6 +39,27 @@ public struct Listener: Sendable {
     /// Limits for connections accepted here, overriding the engine's options; nil uses them.
     public var limits: ConnectionLimits? = nil
 
+    /// Before binding a Unix socket: a socket file left behind by a process that is gone is
+    /// removed; a socket someone still accepts on is `EADDRINUSE` (two servers never steal each
+    /// other's path), and a path that is not a socket (a file, a directory) is `EEXIST` — never
+    /// deleted.
+    static func clearStalePath(_ target: SocketAddress, _ path: String) throws(SystemError) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }  // nothing there
+        guard (st.st_mode & S_IFMT) == S_IFSOCK else { throw SystemError("bind", errno: EEXIST) }
+        let probe = try Sys.socket(AF_UNIX, gnet_SOCK_STREAM(), 0)
+        defer { Sys.close(probe) }
+        var storage = target.storage
+        var inUse = true  // connected, or queued behind a full backlog: someone listens
+        do throws(SystemError) {
+            _ = try Sys.connect(probe, &storage, target.length)
+        } catch {
+            inUse = error.errno != ECONNREFUSED && error.errno != ENOENT
+        }
+        if inUse { throw SystemError("bind", errno: EADDRINUSE) }
+        _ = unlink(path)
+    }
+
     /// Binds `address` with the socket options in `options`.
     public static func bind(_ address: NetworkAddress, options: Options = Options()) throws(GnetError) -> Listener {
         let target = try address.resolve()
@@ -57,7 +78,7 @@ public struct Listener: Sendable {
             if options.socketReceiveBuffer > 0 { try Sys.setOption(fd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: options.socketReceiveBuffer)) }
             if options.socketSendBuffer > 0 { try Sys.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: options.socketSendBuffer)) }
             if let dev = options.bindToDevice, gnet_bind_to_device(fd, dev) < 0 { throw Sys.fail("setsockopt(SO_BINDTODEVICE)") }
-            if target.family == AF_UNIX { _ = unlink(address.path) }
+            if target.family == AF_UNIX { try clearStalePath(target, address.path) }
             var storage = target.storage
             try Sys.bind(fd, &storage, target.length)
             if address.network.isStream {
@@ -94,8 +115,9 @@ public struct Listener: Sendable {
         return NetworkAddress(address.network, host: host, port: boundAddress.port)
     }
 
-    /// Closes the socket and removes a Unix path this listener created.
-    func close() {
+    /// Closes the socket and removes a Unix path this listener created (for a listener that
+    /// never went into an engine; an engine closes its own).
+    public func close() {
         Sys.close(fd)
         if ownsPath, address.network == .unix { _ = unlink(address.path) }
     }

@@ -199,9 +199,11 @@ public enum ConfigLoader {
                         throw fail(at + [.key("access_log")], "exists and is not a regular file")
                     }
                 }
+                var paths: Set<String> = []
                 for (r, route) in routes.enumerated() {
                     let rp = at + [.key("routes"), .index(r)]
                     guard route.path.hasPrefix("/") else { throw fail(rp + [.key("path")], "a route path starts with /") }
+                    guard paths.insert(route.path).inserted else { throw fail(rp + [.key("path")], "route \(route.path) is given twice") }
                     if let ct = route.contentType, ct.contains("\r") || ct.contains("\n") { throw fail(rp + [.key("content_type")], "one line") }
                     if let root = route.root {
                         if route.body != nil || route.status != nil || route.contentType != nil {
@@ -223,6 +225,7 @@ public enum ConfigLoader {
                     throw fail(addressPath, "protocol \(s.protocol.rawValue) needs a stream address (tcp or unix)")
                 }
                 if address.network == .unix && !address.path.hasPrefix("/") { throw fail(addressPath, "a unix socket path must be absolute") }
+                if address.network == .unix && address.path == c.control.socket { throw fail(addressPath, "\(text) is the control socket") }
                 if address.network == .unix || address.port != 0 {  // port 0 always gets a port of its own
                     if let other = addresses[address] { throw fail(addressPath, "\(text) is already used by service \"\(other)\"") }
                     addresses[address] = s.name

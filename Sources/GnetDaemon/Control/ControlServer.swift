@@ -21,6 +21,8 @@ final class ControlSession {
 
 /// Requests larger than this are refused and the connection closed.
 let maxControlRequest = 64 * 1024
+/// Requests answered per client and turn of the supervisor's loop.
+let requestsPerTurn = 8
 /// Control clients at once. Past it an unprivileged newcomer is turned away, and a privileged
 /// one takes the place of the client silent the longest (an unprivileged one if any).
 let maxControlClients = 256
@@ -35,10 +37,18 @@ extension Supervisor {
         // One answer per request line, in order. A client that sends requests without reading
         // the answers finds its output full: its next requests wait (the loop stops reading it
         // and hands them back once it has read), so no answer is ever dropped.
+        // At most `requestsPerTurn` answers per turn of the loop: a client flooding requests
+        // takes its turn like the others, and the operator's gnetctl is not kept waiting.
+        var answered = 0
         let outcome = LineReader.forEachLine(c, limit: maxControlRequest) { line in
             if c.outboundIsFull { return false }
+            if answered == requestsPerTurn {
+                c.wake()
+                return false
+            }
             if line.isEmpty || (line.count == 1 && line[0] == 13) { return true }
             answer(c, line)
+            answered += 1
             return c.isOpen
         }
         if outcome == .tooLong {

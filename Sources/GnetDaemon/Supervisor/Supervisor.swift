@@ -79,8 +79,15 @@ public final class Supervisor: EventHandler {
     public func run() throws -> Int32 {
         sockets.adoptedByService = Systemd.passedSockets()
         workerCount = config.resolvedWorkers
-        _ = try sockets.prepare(config, workers: workerCount)
+        // The control socket first: a second gnetd started on the same configuration stops here,
+        // before it has touched a listen address the running one serves.
         var control = try bindControlSocket(config.control)
+        do {
+            _ = try sockets.prepare(config, workers: workerCount)
+        } catch {
+            control.close()
+            throw error
+        }
         // The idle timeout is the control listener's own: worker status channels, enrolled in
         // the same loop, are silent for hours and must never be closed as idle clients. The
         // client cap is the supervisor's (`admitControlClient`), which knows who may get in.

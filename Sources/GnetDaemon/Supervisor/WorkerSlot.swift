@@ -73,7 +73,9 @@ enum WorkerLauncher {
             var environment = ChildProcess.inheritedEnvironment().filter {
                 !$0.hasPrefix("LISTEN_") && !$0.hasPrefix("NOTIFY_SOCKET=") && !$0.hasPrefix("WATCHDOG_") && !$0.hasPrefix(WorkerSpec.environmentKey + "=")
             }
-            environment.append("\(WorkerSpec.environmentKey)=\(spec.encoded())")
+            let specFD = try spec.memfd()
+            defer { close(specFD) }
+            environment.append("\(WorkerSpec.environmentKey)=\(try pass(specFD))")
             let pid: pid_t
             do { pid = try Spawn.process(["/proc/self/exe", "--worker"], environment: environment) } catch { throw GnetError.system(error) }
             close(pair[1])

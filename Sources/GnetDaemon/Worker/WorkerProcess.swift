@@ -12,7 +12,7 @@ import GnetServices
 public enum WorkerProcess {
     /// Runs the worker described by the `GNETD_WORKER` environment variable; returns the exit code.
     public static func run() -> Int32 {
-        guard let raw = getenv(WorkerSpec.environmentKey), let spec = WorkerSpec.decode(String(cString: raw)) else {
+        guard let raw = getenv(WorkerSpec.environmentKey), let fd = Int32(String(cString: raw)), let spec = WorkerSpec.read(fd: fd) else {
             log("worker: missing or malformed \(WorkerSpec.environmentKey)")
             return 2
         }
@@ -76,7 +76,13 @@ public enum WorkerProcess {
                     HTTPRoute(prefix: $0.path, status: $0.status ?? 200, contentType: $0.contentType ?? "text/plain",
                               body: Array(($0.body ?? "").utf8), root: $0.root)
                 }
-                handlers.append(HTTPService(routes: routes, options: o))
+                let service = HTTPService(routes: routes, options: o)
+                if let root = service.unavailableRoots.first {
+                    // Opened after the switch to `user`: what this user cannot reach is refused
+                    // here, with the reason, instead of being served as errors.
+                    throw WorkerError("service \(s.name): cannot open the file root \(root)")
+                }
+                handlers.append(service)
             case .push:
                 handlers.append(PushService(message: s.message ?? "heartbeat", interval: .milliseconds(s.interval?.milliseconds ?? 1000)))
             case .framed:
@@ -88,7 +94,13 @@ public enum WorkerProcess {
         }
         let channel = WorkerChannel(page: page, slot: spec.slot, fd: spec.statusFD, drainTimeout: .milliseconds(spec.drainTimeoutMs),
                                     heartbeat: .milliseconds(spec.heartbeatMs))
-        channel.reopenLogs = { for log in logs.values { log.reopen() } }
+        channel.reopenLogs = {
+            for log in logs.values {
+                if let reason = log.reopen() {
+                    WorkerProcess.log("cannot reopen the access log \(log.path): \(reason); still writing to the file open before")
+                }
+            }
+        }
         var options = Options()
         options.readBufferCap = spec.services.compactMap { $0.readBufferCap?.bytes }.max() ?? 0
         options.logger = logger

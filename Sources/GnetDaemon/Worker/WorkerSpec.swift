@@ -1,7 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGnetLinux
 import Foundation
+import Gnet
 
-/// Everything a worker process needs, handed over by the supervisor in the environment
-/// (`GNETD_WORKER`, JSON) together with the inherited descriptors it names.
+/// Everything a worker process needs, handed over by the supervisor as JSON in an inherited
+/// memfd (its number in `GNETD_WORKER`: an environment string is limited to 128 KiB, which a
+/// few large route bodies would exceed) together with the inherited descriptors it names.
 public struct WorkerSpec: Codable, Sendable {
     /// One inherited listening socket.
     public struct ListenerSpec: Codable, Sendable {
@@ -34,12 +40,33 @@ public struct WorkerSpec: Codable, Sendable {
 
     static let environmentKey = "GNETD_WORKER"
 
-    func encoded() -> String {
-        let data = (try? JSONEncoder().encode(self)) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+    /// The spec as JSON in a new memfd (close-on-exec; the caller passes a copy), read from
+    /// its start.
+    func memfd() throws(GnetError) -> Int32 {
+        let data: Data
+        do { data = try JSONEncoder().encode(self) } catch { throw .invalidArgument("the worker description cannot be encoded: \(error)") }
+        let fd = gnet_memfd("gnetd-worker-spec")
+        guard fd >= 0 else { throw .system(SystemError("memfd_create", errno: errno)) }
+        let written = data.withUnsafeBytes { b in Result { () throws(SystemError) in try writeAll(fd, b) } }
+        if case .failure(let e) = written {
+            close(fd)
+            throw .system(e)
+        }
+        return fd
     }
 
-    static func decode(_ text: String) -> WorkerSpec? {
-        try? JSONDecoder().decode(WorkerSpec.self, from: Data(text.utf8))
+    /// Reads the spec from the memfd `fd` (from its start) and closes it; nil when it is not one.
+    static func read(fd: Int32) -> WorkerSpec? {
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let offset = bytes.count
+            guard let n = try? syscall(where: "pread", { pread(fd, &chunk, chunk.count, off_t(offset)) }) else { return nil }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+            if bytes.count > 64 << 20 { return nil }
+        }
+        return try? JSONDecoder().decode(WorkerSpec.self, from: Data(bytes))
     }
 }

@@ -130,12 +130,15 @@ public final class AccessLog {
         }
     }
 
-    /// Flushes, then opens the path anew (log rotation).
-    public func reopen() {
+    /// Flushes, then opens the path anew (log rotation). When the path cannot be opened, lines
+    /// go on to the file already open and the reason is returned (errno's message).
+    @discardableResult
+    public func reopen() -> String? {
         flush()
-        guard let fresh = Self.openLog(path) else { return }
+        guard let fresh = Self.openLog(path) else { return String(cString: strerror(errno)) }
         close(state.pointee.fd)
         state.pointee.fd = fresh
+        return nil
     }
 
     private func refreshStamp(_ now: time_t) {

@@ -118,15 +118,33 @@ public final class HTTPService: EventHandler, DrainingService {
         /// when last looked at, and when it last moved (0 = not waiting).
         var sentMark: UInt64 = 0
         var sentMovedAt: Int64 = 0
+        /// A send-timeout timer is armed (`watchSend`).
+        var sendWatched = false
         /// For the access log: the peer, looked up once per connection.
         var client: [UInt8] = []
     }
 
+    /// File roots that could not be opened, with the reason (`"/srv/www: Permission denied"`).
+    /// Their routes answer 500; a daemon should refuse to serve with any (gnetd's workers do).
+    public private(set) var unavailableRoots: [String] = []
+
     /// Serves `routes` (the longest matching prefix answers; 404 when none does).
     public init(routes: [HTTPRoute], options: HTTPServiceOptions = HTTPServiceOptions()) {
+        var unavailable: [String] = []
         func prepare(prefix: String, status: Int, contentType: String, body: [UInt8], root: String?) -> PreparedRoute {
+            var files: StaticFiles? = nil
+            if let root {
+                files = StaticFiles(root: root)
+                if files == nil {
+                    // Never the fixed (empty) answer in its place: a route whose files cannot be
+                    // reached says so.
+                    unavailable.append("\(root): \(String(cString: strerror(errno)))")
+                    return prepare(prefix: prefix, status: 500, contentType: "text/plain",
+                                   body: Array("500 Internal Server Error: the files of this route cannot be opened\n".utf8), root: nil)
+                }
+            }
             let head = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: gnet\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
-            return PreparedRoute(prefix: Array(prefix.utf8), head: Array(head.utf8), body: body, status: status, files: root.flatMap { StaticFiles(root: $0) })
+            return PreparedRoute(prefix: Array(prefix.utf8), head: Array(head.utf8), body: body, status: status, files: files)
         }
         self.routes = routes.sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
             .map { prepare(prefix: $0.prefix, status: $0.status, contentType: $0.contentType, body: $0.body, root: $0.root) }
@@ -139,6 +157,7 @@ public final class HTTPService: EventHandler, DrainingService {
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState(files: FileCache(valid: options.fileCacheValid)))
         table = RouteTable(self.routes.map { ($0.prefix, $0.status, $0.body.count, $0.files != nil) })
+        unavailableRoots = unavailable
     }
 
     deinit {
@@ -199,24 +218,12 @@ public final class HTTPService: EventHandler, DrainingService {
         loop.schedule(after: .nanoseconds(max(0, deadline - gnet_monotonic_ns()))) {
             guard let c = loop.conn(id), let x = c.context as? Exchange else { return }
             let now = gnet_monotonic_ns()
-            if x.file != nil || c.outboundBuffered > 0 {
-                // The client has a response waiting: it may take as long as it likes, as long as
-                // it keeps taking bytes.
-                let sent = c.bytesSent
-                if x.sentMovedAt == 0 || sent != x.sentMark {
-                    x.sentMark = sent
-                    x.sentMovedAt = now
-                }
-                let due = x.sentMovedAt + self.sendTimeoutNanos
-                if now < due {
-                    self.watch(c, x, at: due)
-                } else {
-                    self.options.logger.log(.info, "http: client \(c.remoteAddress?.description ?? "?") took no response bytes for \(self.options.sendTimeout); connection closed")
-                    self.abandon(c, x)
-                }
+            if self.waitingToSend(c, x) {
+                // The client has a response waiting: `watchSend` times it.
+                self.watchSend(c, x)
+                self.watch(c, x, at: max(x.deadline, now + self.sendTimeoutNanos))
                 return
             }
-            x.sentMovedAt = 0
             if now < x.deadline {
                 self.watch(c, x, at: x.deadline)
                 return
@@ -231,6 +238,45 @@ public final class HTTPService: EventHandler, DrainingService {
                 self.watch(c, x, at: gnet_monotonic_ns() + self.headerTimeoutNanos)  // a request is in the socket: read next
             } else {
                 self.fail(c, 408, "request head not received in time")
+            }
+        }
+    }
+
+    /// The client has a response waiting for it: buffered output, or a file on its way.
+    private func waitingToSend(_ c: Conn, _ x: Exchange) -> Bool { x.file != nil || c.outboundBuffered > 0 }
+
+    /// Times a client with a response waiting for it: it may take as long as it likes, as long
+    /// as it keeps taking bytes; one that takes none for `send_timeout` is disconnected. Armed
+    /// whenever output starts to wait (a file that does not go out at once, a full buffer), so
+    /// the limit holds whatever the other deadlines are; one timer at a time per connection.
+    private func watchSend(_ c: Conn, _ x: Exchange, after delay: Int64? = nil) {
+        guard !x.sendWatched else { return }
+        x.sendWatched = true
+        if x.sentMovedAt == 0 {
+            x.sentMark = c.bytesSent
+            x.sentMovedAt = gnet_monotonic_ns()
+        }
+        let id = c.id
+        let loop = c.eventLoop
+        loop.schedule(after: .nanoseconds(delay ?? sendTimeoutNanos)) {
+            guard let c = loop.conn(id), let x = c.context as? Exchange else { return }
+            x.sendWatched = false
+            guard self.waitingToSend(c, x) else {
+                x.sentMovedAt = 0
+                return
+            }
+            let now = gnet_monotonic_ns()
+            let sent = c.bytesSent
+            if sent != x.sentMark {
+                x.sentMark = sent
+                x.sentMovedAt = now
+            }
+            let due = x.sentMovedAt + self.sendTimeoutNanos
+            if now < due {
+                self.watchSend(c, x, after: due - now)
+            } else {
+                self.options.logger.log(.info, "http: client \(c.remoteAddress?.description ?? "?") took no response bytes for \(self.options.sendTimeout); connection closed")
+                self.abandon(c, x)
             }
         }
     }
@@ -276,6 +322,7 @@ public final class HTTPService: EventHandler, DrainingService {
                         // which leaves the batch empty.
                         assert(state.pointee.batch.isEmpty)
                         c.discard(offset)
+                        watchSend(c, x)
                         return .none
                     }
                     let rest = UnsafeRawBufferPointer(rebasing: view[offset...])
@@ -383,6 +430,7 @@ public final class HTTPService: EventHandler, DrainingService {
     private func respondToPending(_ c: Conn, _ x: Exchange) -> Bool {
         if c.outboundIsFull {
             x.phase = .answerOwed
+            watchSend(c, x)
             return false
         }
         x.phase = .head
@@ -504,7 +552,8 @@ public final class HTTPService: EventHandler, DrainingService {
                 respondFromCache(c, x, entry, layout, request)
                 return
             }
-            if let ims = text(layout.ifModifiedSince).flatMap(StaticFiles.parseHTTPDate), modified <= ims {
+            // A date in the future is no date (RFC 9110 §13.1.3): the file is sent.
+            if let ims = text(layout.ifModifiedSince).flatMap(StaticFiles.parseHTTPDate), modified <= ims, ims <= time(nil) {
                 close(fd)
                 finishHead(c, x, 304, "HTTP/1.1 304 Not Modified\r\nServer: gnet\r\nLast-Modified: \(lastModified)\r\n", layout, request)
                 return
@@ -581,35 +630,36 @@ public final class HTTPService: EventHandler, DrainingService {
         }
     }
 
-    /// Sends what the kernel takes of the current file; asks to be told when it can take more.
+    /// Sends up to 1 MiB of the current file per turn of the loop; asks to be told when the
+    /// socket can take more.
     /// A file that ends before the length announced (it shrank while being sent) cannot be
     /// answered in full: the connection is closed, so the client sees the response cut short.
     private func sendFile(_ c: Conn, _ x: Exchange) {
-        while let f = x.file {
-            let n: Int
-            do throws(GnetError) {
-                n = try c.sendFile(f.fd, offset: f.offset, count: min(f.remaining, 1 << 20))
-            } catch {
-                if error == .endOfFile {
-                    options.logger.log(.warning, "http: \(f.name) ended at byte \(f.offset) of the \(f.size) announced (changed while being sent); connection closed")
-                }
-                abandon(c, x)
-                return
+        guard let f = x.file else { return }
+        let n: Int
+        do throws(GnetError) {
+            n = try c.sendFile(f.fd, offset: f.offset, count: min(f.remaining, 1 << 20))
+        } catch {
+            if error == .endOfFile {
+                options.logger.log(.warning, "http: \(f.name) ended at byte \(f.offset) of the \(f.size) announced (changed while being sent); connection closed")
             }
-            if n == 0 {
-                c.notifyWritable()
-                return
-            }
-            if n == f.remaining {
-                close(f.fd)
-                x.file = nil
-                afterFile(c, x)
-                if c.inboundBuffered > 0 { c.wake() }  // pipelined requests waited for the file
-                return
-            }
-            x.file?.offset += n
-            x.file?.remaining -= n
+            abandon(c, x)
+            return
         }
+        if n == f.remaining {
+            close(f.fd)
+            x.file = nil
+            afterFile(c, x)
+            if c.inboundBuffered > 0 { c.wake() }  // pipelined requests waited for the file
+            return
+        }
+        // The rest follows in a later turn of the loop (straight away if the socket can take
+        // more), so that one fast client never holds the loop; a client that stops taking it
+        // meets send_timeout.
+        x.file?.offset += n
+        x.file?.remaining -= n
+        c.notifyWritable()
+        watchSend(c, x)
     }
 
     /// Gives up on the connection: its response cannot be completed (or is not being read).
