@@ -40,7 +40,7 @@ import Testing
             case "delimiter": codec = "{type: delimiter, delimiter: \(value)}"
             case "frame_length": codec = "{type: fixed-length, frame_length: \(value), max_frame_length: 1GiB}"
             case "max_frame_length": codec = "{type: line, max_frame_length: \(value)}"
-            default: codec = "{type: length-field, \(name): \(value)}"
+            default: codec = "{type: length-field, \(name): \(value), max_frame_length: 1GiB}"
             }
             return (service("  - name: s\n    protocol: framed\n    listen: [\"tcp://127.0.0.1:0\"]\n    codec: \(codec)\n"), .connects)
         }

@@ -67,7 +67,7 @@ public enum ConfigRanges {
     public static let lengthFieldOffset = NumericRange("services[].codec.length_field_offset", .count, 0...65_535)
     public static let lengthFieldLength = NumericRange("services[].codec.length_field_length", .count, 1...8)
     public static let lengthAdjustment = NumericRange("services[].codec.length_adjustment", .count, -gib...gib)
-    public static let initialBytesToStrip = NumericRange("services[].codec.initial_bytes_to_strip", .count, 0...gib)
+    public static let initialBytesToStrip = NumericRange("services[].codec.initial_bytes_to_strip", .count, 0...gib)  // and at most max_frame_length
     public static let maxFrameLength = NumericRange("services[].codec.max_frame_length", .size, 1...gib)
 
     /// Every numeric key.
