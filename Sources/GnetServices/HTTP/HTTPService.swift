@@ -93,6 +93,9 @@ public final class HTTPService: EventHandler, DrainingService {
         var files: FileCache
         /// Monotonic ns at the start of the current `onTraffic`.
         var now: Int64 = 0
+        /// The connection's outbound buffer may be at its cap: set by every write, so that the
+        /// check before each request costs one load, not a call.
+        var mayBeFull = true
     }
     private let state: UnsafeMutablePointer<LoopState>
 
@@ -296,6 +299,9 @@ public final class HTTPService: EventHandler, DrainingService {
         let draining = state.pointee.draining  // while draining, every answer closes its connection
         let now = gnet_monotonic_ns()
         state.pointee.now = now
+        // Entered with room: the loop reads no connection whose output is full, and hands input
+        // back (resume, wake) only once it has drained. Only a write here can fill it.
+        state.pointee.mayBeFull = false
         var answered = false
         defer {
             flush(c)
@@ -315,15 +321,18 @@ public final class HTTPService: EventHandler, DrainingService {
                 var offset = 0
                 var layout = HTTPHeadLayout()
                 while offset < view.count {
-                    if c.outboundIsFull {
-                        // Backpressure: no answer is dropped or reordered. The requests left stay
-                        // buffered and are answered once the client has read enough (the loop
-                        // calls onTraffic again then). A full buffer only ever follows a flush,
-                        // which leaves the batch empty.
-                        assert(state.pointee.batch.isEmpty)
-                        c.discard(offset)
-                        watchSend(c, x)
-                        return .none
+                    if state.pointee.mayBeFull {
+                        if c.outboundIsFull {
+                            // Backpressure: no answer is dropped or reordered. The requests left
+                            // stay buffered and are answered once the client has read enough (the
+                            // loop calls onTraffic again then). A full buffer only ever follows a
+                            // flush, which leaves the batch empty.
+                            assert(state.pointee.batch.isEmpty)
+                            c.discard(offset)
+                            watchSend(c, x)
+                            return .none
+                        }
+                        state.pointee.mayBeFull = false
                     }
                     let rest = UnsafeRawBufferPointer(rebasing: view[offset...])
                     switch HTTPHeadParser.scan(rest, limits: options.limits, into: &layout) {
@@ -441,13 +450,26 @@ public final class HTTPService: EventHandler, DrainingService {
         return true
     }
 
+    /// The route for the request: matched on the target as it is (routes start with `/`, so a
+    /// target in absolute form matches none), then, off the hot path, on the path of a target in
+    /// absolute form.
+    @inline(__always)
     private func route(_ head: UnsafeRawBufferPointer, _ layout: HTTPHeadLayout) -> Int {
-        let path = HTTPService.originForm(head, layout.target)
-        if path.isEmpty {  // `http://host` alone: the path is "/"
+        guard let base = head.baseAddress else { return -1 }
+        let target = layout.target
+        let index = table.match((base + target.lowerBound).assumingMemoryBound(to: UInt8.self), count: target.count)
+        return index >= 0 ? index : routeAbsolute(head, target)
+    }
+
+    /// Routes a target not in origin form (absolute form, `*`), off the hot path.
+    @inline(never)
+    private func routeAbsolute(_ head: UnsafeRawBufferPointer, _ target: Range<Int>) -> Int {
+        let path = HTTPService.originForm(head, target)
+        if path == target { return -1 }  // in origin form already: no route
+        guard let base = head.baseAddress, !path.isEmpty else {  // `http://host` alone: the path is "/"
             var slash = UInt8(ascii: "/")
             return withUnsafePointer(to: &slash) { table.match($0, count: 1) }
         }
-        guard let base = head.baseAddress else { return -1 }
         return table.match((base + path.lowerBound).assumingMemoryBound(to: UInt8.self), count: path.count)
     }
 
@@ -473,6 +495,7 @@ public final class HTTPService: EventHandler, DrainingService {
     private func flush(_ c: Conn) {
         guard !state.pointee.batch.isEmpty else { return }
         defer { state.pointee.batch.removeAll() }
+        state.pointee.mayBeFull = true
         do throws(GnetError) {
             try c.write(state.pointee.batch.bytes)
         } catch .outboundBufferFull {
@@ -482,29 +505,39 @@ public final class HTTPService: EventHandler, DrainingService {
         }
     }
 
-    /// Adds the response to the request `head` to the batch (or starts sending its file).
+    /// Adds the response to the request `head` to the batch (or starts sending its file). The
+    /// usual case — a kept-alive request to a fixed route — is the prepared response copied
+    /// whole, inlined into the request loop; everything else is `respondOtherwise`.
+    @inline(__always)
     private func respond(_ c: Conn, _ x: Exchange, _ layout: HTTPHeadLayout, _ head: UnsafeRawBufferPointer) {
         let index = route(head, layout)
+        guard layout.keepAlive && index >= 0 else {
+            respondOtherwise(c, x, index, layout, head)
+            return
+        }
+        let e = table.entries[index]
+        guard let r = e.response else {  // a file route
+            respondOtherwise(c, x, index, layout, head)
+            return
+        }
+        // The prepared response, whole or (HEAD) without its body.
+        state.pointee.batch.append(r, count: e.responseCount - (layout.isHEAD ? e.bodyCount : 0))
+        accessLog?.record(client: x.client, request: head, layout, status: e.status, bytes: layout.isHEAD ? 0 : e.bodyCount)
+        if state.pointee.batch.count >= 64 * 1024 { flush(c) }
+    }
+
+    /// Files, 404s, and answers that close the connection.
+    @inline(never)
+    private func respondOtherwise(_ c: Conn, _ x: Exchange, _ index: Int, _ layout: HTTPHeadLayout, _ head: UnsafeRawBufferPointer) {
         if index >= 0 && table.entries[index].servesFiles, let files = routes[index].files {
             serveFile(c, x, files, route: index, prefixLength: routes[index].prefix.count, layout, head)
             return
         }
-        let status: Int, bodyCount: Int
-        if layout.keepAlive && index >= 0 {
-            // The common case: the prepared response, whole or (HEAD) without its body.
-            let e = table.entries[index]
-            status = e.status
-            bodyCount = e.bodyCount
-            if let r = e.response { state.pointee.batch.append(r, count: e.responseCount - (layout.isHEAD ? bodyCount : 0)) }
-        } else {
-            let r = index >= 0 ? routes[index] : notFound
-            status = r.status
-            bodyCount = r.body.count
-            state.pointee.batch.append(r.head)
-            endHead(keepAlive: layout.keepAlive)
-            if !layout.isHEAD { state.pointee.batch.append(r.body) }
-        }
-        accessLog?.record(client: x.client, request: head, layout, status: status, bytes: layout.isHEAD ? 0 : bodyCount)
+        let r = index >= 0 ? routes[index] : notFound
+        state.pointee.batch.append(r.head)
+        endHead(keepAlive: layout.keepAlive)
+        if !layout.isHEAD { state.pointee.batch.append(r.body) }
+        accessLog?.record(client: x.client, request: head, layout, status: r.status, bytes: layout.isHEAD ? 0 : r.body.count)
         if state.pointee.batch.count >= 64 * 1024 { flush(c) }
         if !layout.keepAlive {
             flush(c)

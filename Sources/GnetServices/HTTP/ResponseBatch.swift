@@ -14,6 +14,7 @@ struct ResponseBatch {
     var isEmpty: Bool { count == 0 }
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
+    @inline(__always)
     mutating func append(_ source: UnsafeRawPointer, count n: Int) {
         guard n > 0 else { return }
         if count + n > capacity { grow(to: count + n) }
