@@ -63,6 +63,61 @@ import Testing
         return fd
     }
 
+    /// Everything the peer sends on `fd` until it closes; whether it closed (rather than the
+    /// receive timeout passing).
+    static func readToEnd(_ fd: Int32) -> (bytes: [UInt8], sawEOF: Bool) {
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n == 0 { return (bytes, true) }
+            if n < 0 { return (bytes, false) }
+            bytes += buf[0..<n]
+        }
+    }
+
+    /// Sends `request` as a client that writes everything at once and starts reading only
+    /// after `pause` µs: it sends what the socket takes, waits, then writes the rest as the
+    /// server takes it while reading everything until the server closes (within `seconds`).
+    static func sendAllThenReadLate(_ fd: Int32, _ request: [UInt8], pause: UInt32, seconds: Double = 30) -> (bytes: [UInt8], sawEOF: Bool) {
+        var sent = 0
+        func sendSome() {
+            while sent < request.count {
+                let n = request.withUnsafeBytes { send(fd, $0.baseAddress! + sent, request.count - sent, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                if n <= 0 { return }
+                sent += n
+            }
+        }
+        sendSome()
+        usleep(pause)
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let deadline = gnet_monotonic_ns() + Int64(seconds * 1e9)
+        while gnet_monotonic_ns() < deadline {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN) | (sent < request.count ? Int16(POLLOUT) : 0), revents: 0)
+            guard poll(&pfd, 1, 100) > 0 else { continue }
+            if pfd.revents & Int16(POLLOUT) != 0 { sendSome() }
+            if pfd.revents & (Int16(POLLIN) | Int16(POLLHUP)) != 0 {
+                let n = recv(fd, &buf, buf.count, Int32(MSG_DONTWAIT))
+                if n == 0 { return (bytes, true) }
+                if n > 0 { bytes += buf[0..<n] }
+            }
+        }
+        return (bytes, false)
+    }
+
+    /// gnetd with one worker serving `webConfig` (and a file of `size` bytes named `file` under
+    /// its root); the harness, the service's address and the root.
+    static func webDaemon(file: String? = nil, size: Int = 0, headerTimeout: String = "300ms", extra: String = "",
+                          captureLog: Bool = false) throws -> (DaemonHarness, NetworkAddress, String) {
+        let h = try DaemonHarness(config: "")
+        let www = try makeWebRoot(h)
+        if let file { try writeFile(www + "/" + file, size: size) }
+        try h.write(config: webConfig(h, headerTimeout: headerTimeout, extra: extra), workers: 1)
+        try h.start(captureLog: captureLog)
+        return (h, try h.addresses("web")[0], www)
+    }
+
     /// GET `path` on a fresh connection (Connection: close); the status code and body.
     static func get(_ address: NetworkAddress, _ path: String, timeout: Int = 3) throws -> (Int, String) {
         let text = try rawHTTP(address, "GET \(path) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", timeout: timeout)
@@ -72,12 +127,7 @@ import Testing
     }
 
     @Test func aSlowDownloadPastTheHeaderTimeoutNeitherWedgesNorSpinsTheWorker() throws {
-        let h = try DaemonHarness(config: "")
-        let www = try Self.makeWebRoot(h)
-        try Self.writeFile(www + "/big.bin", size: 8 << 20)
-        try h.write(config: Self.webConfig(h), workers: 1)
-        try h.start()
-        let address = try h.addresses("web")[0]
+        let (h, address, _) = try Self.webDaemon(file: "big.bin", size: 8 << 20)
         let worker = try #require(try h.workerPids().first)
         let fd = try Self.smallWindowClient(address, receiveBuffer: 16384)
         defer { close(fd) }
@@ -154,11 +204,7 @@ import Testing
     }
 
     @Test func tenThousandPipelinedRequestsGetEveryAnswerInOrderWhenTheClientReadsLate() throws {
-        let h = try DaemonHarness(config: "")
-        _ = try Self.makeWebRoot(h)
-        try h.write(config: Self.webConfig(h, headerTimeout: "30s", extra: "    keepalive_timeout: 30s\n"), workers: 1)
-        try h.start()
-        let address = try h.addresses("web")[0]
+        let (h, address, _) = try Self.webDaemon(headerTimeout: "30s", extra: "    keepalive_timeout: 30s\n")
         // A mix of large and small answers, in an order no pattern predicts.
         var x: UInt64 = 0x9E3779B97F4A7C15
         let paths: [String] = (0..<10_000).map { i in
@@ -171,18 +217,9 @@ import Testing
         }
         let fd = try Self.smallWindowClient(address, receiveBuffer: 65536, timeout: 30)
         defer { close(fd) }
-        let request = Array(text.utf8)
-        let writer = try DaemonTestThread {
-            var off = 0
-            while off < request.count {
-                let n = request.withUnsafeBytes { send(fd, $0.baseAddress! + off, request.count - off, Int32(MSG_NOSIGNAL)) }
-                if n <= 0 { throw SystemError("send", errno: errno) }
-                off += n
-            }
-        }
-        sleep(1)  // the server's output fills up: it must wait, not drop
-        let all = Array(readUntilClosed(fd).utf8)
-        try writer.join()
+        // The server's output fills up while the client is not reading: it must wait, not drop.
+        let (all, closed) = Self.sendAllThenReadLate(fd, Array(text.utf8), pause: 1_000_000)
+        #expect(closed)
         let answers = Self.responses(all)
         #expect(answers.count == paths.count, "\(answers.count) answers to \(paths.count) requests")
         let big = Array(String(repeating: "B", count: 4000).utf8), small = Array("Hello".utf8)
@@ -194,11 +231,7 @@ import Testing
     }
 
     @Test func aPipelined100ContinueThatFillsTheOutputDoesNotCostAnAnswer() throws {
-        let h = try DaemonHarness(config: "")
-        _ = try Self.makeWebRoot(h)
-        try h.write(config: Self.webConfig(h, headerTimeout: "30s", extra: "    write_buffer_cap: 4KiB\n"), workers: 1)
-        try h.start()
-        let address = try h.addresses("web")[0]
+        let (h, address, _) = try Self.webDaemon(headerTimeout: "30s", extra: "    write_buffer_cap: 4KiB\n")
         // Big answers, then a request whose interim 100 Continue goes out between its head and
         // its answer and fills the output: its answer must wait for room, not be dropped.
         let group = String(repeating: "GET /big HTTP/1.1\r\nHost: t\r\n\r\n", count: 3)
@@ -207,23 +240,8 @@ import Testing
         let request = Array((String(repeating: group, count: rounds) + "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").utf8)
         let fd = try Self.smallWindowClient(address, receiveBuffer: 16384, timeout: 20)
         defer { close(fd) }
-        let writer = try DaemonTestThread {
-            var off = 0
-            while off < request.count {
-                let n = request.withUnsafeBytes { send(fd, $0.baseAddress! + off, request.count - off, Int32(MSG_NOSIGNAL)) }
-                if n <= 0 { throw SystemError("send", errno: errno) }
-                off += n
-            }
-        }
-        usleep(500_000)
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buf, buf.count, 0)
-            if n <= 0 { break }
-            bytes += buf[0..<n]
-        }
-        try writer.join()
+        let (bytes, closed) = Self.sendAllThenReadLate(fd, request, pause: 500_000)
+        #expect(closed)
         let answers = Self.responses(bytes).filter { $0.status != 100 }
         let expected = (0..<rounds).flatMap { _ in [4000, 4000, 4000, 5] } + [5]
         let got = answers.map(\.body.count)
@@ -235,12 +253,7 @@ import Testing
     }
 
     @Test func pipelinedFilesToAHalfClosedClientAreAllSent() throws {
-        let h = try DaemonHarness(config: "")
-        let www = try Self.makeWebRoot(h)
-        try Self.writeFile(www + "/f.bin", size: 256 << 10)
-        try h.write(config: Self.webConfig(h), workers: 1)
-        try h.start()
-        let address = try h.addresses("web")[0]
+        let (h, address, _) = try Self.webDaemon(file: "f.bin", size: 256 << 10)
         let fd = try Self.smallWindowClient(address, receiveBuffer: 65536, timeout: 10)
         defer { close(fd) }
         // Twenty requests for a file larger than the socket buffers, then the client's FIN: the
@@ -248,15 +261,7 @@ import Testing
         let requests = Array(String(repeating: "GET /static/f.bin HTTP/1.1\r\nHost: t\r\n\r\n", count: 20).utf8)
         #expect(send(fd, requests, requests.count, Int32(MSG_NOSIGNAL)) == requests.count)
         shutdown(fd, Int32(SHUT_WR))
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        var sawEOF = false
-        while true {
-            let n = recv(fd, &buf, buf.count, 0)
-            if n == 0 { sawEOF = true }
-            if n <= 0 { break }
-            bytes += buf[0..<n]
-        }
+        let (bytes, sawEOF) = Self.readToEnd(fd)
         #expect(sawEOF, "the server closes after the last answer (received \(bytes.count) bytes)")
         let answers = Self.responses(bytes)
         #expect(answers.count == 20 && answers.allSatisfy { $0.status == 200 && $0.body.count == 256 << 10 }, "\(answers.count) whole answers of 20")
@@ -539,31 +544,5 @@ import Testing
         crowd.writeLine("")
         _ = crowd.wait(timeout: 10)
         #expect(h.stop() == 0)
-    }
-}
-
-/// A thread that runs `body` once; `join` waits for it and rethrows what it threw.
-final class DaemonTestThread: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: () throws -> Void
-    private var failure: Error?
-
-    init(_ body: @escaping () throws -> Void) throws {
-        self.body = body
-        let box = Unmanaged.passRetained(self)
-        let rc = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<DaemonTestThread>.fromOpaque(raw!).takeRetainedValue()
-            do { try me.body() } catch { me.failure = error }
-            return nil
-        }, box.toOpaque())
-        if rc != 0 {
-            box.release()
-            throw SystemError("pthread_create", errno: rc)
-        }
-    }
-
-    func join() throws {
-        pthread_join(thread, nil)
-        if let failure { throw failure }
     }
 }

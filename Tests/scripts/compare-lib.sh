@@ -1,5 +1,17 @@
-# Shared by the side-by-side comparisons (http-compare.sh, static-compare.sh): sourced, not run.
-# Expects $work (a scratch directory) and the array pids (every server started, for cleanup).
+# Shared by the side-by-side comparisons (http-compare.sh, static-compare.sh): sourced, not run,
+# from the repository's top directory.
+
+compare_begin() {  # name extra-products... -> checks the tools, builds, sets bin, work and pids; cleans up at exit
+  local name=$1; shift
+  command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk (apt-get install nginx-light wrk)" >&2; exit 2; }
+  local product
+  for product in gnetd gnetctl "$@"; do swift build -c release --product "$product" >/dev/null; done
+  bin=.build/release
+  work=$(mktemp -d "/tmp/gnet-$name-XXXXXX")
+  chmod 755 "$work"
+  pids=()
+  trap 'for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"' EXIT
+}
 
 cpu_ns() {  # total CPU ns of a process tree (the pid and its children, every thread)
   local total=0 p

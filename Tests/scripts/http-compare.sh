@@ -15,17 +15,10 @@
 # Subsets: CONFIGS="pinned", DEPTHS="16", SERVERS="gnetd gnetd-log" (space-separated); ROUNDS=5.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source Tests/scripts/compare-lib.sh
 seconds="${1:-5}"
 rounds="${ROUNDS:-3}"
-command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk (apt-get install nginx-light wrk)" >&2; exit 2; }
-swift build -c release --product gnetd >/dev/null
-swift build -c release --product gnetctl >/dev/null
-swift build -c release --product gnet-c-http >/dev/null
-bin=.build/release
-work=$(mktemp -d /tmp/gnet-http-compare-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
-trap cleanup EXIT
+compare_begin http-compare gnet-c-http
 cat > "$work/pipeline.lua" <<'LUA'
 init = function(args)
   local r = {}
@@ -34,8 +27,6 @@ init = function(args)
 end
 request = function() return req end
 LUA
-
-source "$(dirname "$0")/compare-lib.sh"
 
 start_server() {  # name workers pin -> sets port and pid
   local name=$1 workers=$2 pin=$3 prefix=()

@@ -9,18 +9,10 @@
 # Needs: apt-get install nginx-light wrk.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source Tests/scripts/compare-lib.sh
 seconds="${1:-4}"
 rounds="${ROUNDS:-3}"
-command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk (apt-get install nginx-light wrk)" >&2; exit 2; }
-swift build -c release --product gnetd >/dev/null
-swift build -c release --product gnetctl >/dev/null
-bin=.build/release
-work=$(mktemp -d /tmp/gnet-static-compare-XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
-trap cleanup EXIT
-source "$(dirname "$0")/compare-lib.sh"
+compare_begin static-compare
 mkdir -p "$work/www"
 sizes="${SIZES:-4096 1048576}"
 for size in $sizes; do head -c "$size" /dev/urandom > "$work/www/f$size.bin"; done
