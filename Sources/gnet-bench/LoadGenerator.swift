@@ -83,14 +83,14 @@ struct LoadGenerator {
             conns[i].offset = 0
             conns[i].started = gnet_monotonic_ns()
             var off = 0
+            let fd = conns[i].fd
             while off < round {
-                let n = write(conns[i].fd, payload.baseAddress! + off, round - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EAGAIN { usleep(10); continue }  // tiny rounds never get here
-                    return false
+                let start = off
+                switch try? syscall(blocking: true, where: "write", { write(fd, payload.baseAddress! + start, round - start) }) {
+                case .processed(let n): off += n
+                case .wouldBlock: usleep(10)  // tiny rounds never get here
+                case nil: return false
                 }
-                off += n
             }
             outstanding += 1
             return true
@@ -104,8 +104,9 @@ struct LoadGenerator {
         var events = [gnet_event_t](repeating: gnet_event_t(), count: 512)
         var stopping = false
         while outstanding > 0 {
-            let n = events.withUnsafeMutableBufferPointer { gnet_epoll_wait(ep, $0.baseAddress!, 512, 1000) }
-            if n < 0 && errno == EINTR { continue }
+            let n = (try? events.withUnsafeMutableBufferPointer { b in
+                try syscall(where: "epoll_wait") { gnet_epoll_wait(ep, b.baseAddress!, 512, 1000) }
+            }) ?? -1
             if n <= 0 { report.errors += 1; printError("load: no progress for 1s\n"); break }
             let now = gnet_monotonic_ns()
             if config.messages == 0 && now >= deadline { stopping = true }
