@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Gnet
 import Testing
 
@@ -47,5 +50,28 @@ import Testing
                 #expect((try? NetworkAddress(parsing: a.description)) == a)
             }
         }
+    }
+
+    /// A Unix path: a stale socket file is taken over, a live one is EADDRINUSE, a regular file
+    /// is EEXIST and stays.
+    @Test func unixPathsAreNeverStolenOrDeleted() throws {
+        let path = tempSocketPath("bind")
+        let address = try NetworkAddress(parsing: "unix://" + path)
+        let live = try Listener.bind(address)
+        #expect(throws: GnetError.system(SystemError("bind", errno: EADDRINUSE))) { try Listener.bind(address) }
+        live.close()
+        // A socket file whose owner is gone (closed without unlinking) is stale: bound again.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        _ = try address.resolve().withUnsafeSockaddr { Glibc.bind(fd, $0, $1) }
+        Glibc.close(fd)
+        let again = try Listener.bind(address)
+        again.close()
+        let file = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = write(file, "keep", 4)
+        Glibc.close(file)
+        defer { unlink(path) }
+        #expect(throws: GnetError.system(SystemError("bind", errno: EEXIST))) { try Listener.bind(address) }
+        var st = stat()
+        #expect(stat(path, &st) == 0 && st.st_size == 4, "the file is still there")
     }
 }
