@@ -147,6 +147,8 @@ import Testing
         try h.write(config: framed.replacingOccurrences(of: "length_field_length: 4", with: "length_field_length: 4, length_adjustment: 1073741824"))
         #expect(try h.request("reload")["ok"] as? Bool == true)
         let address = try h.addresses("s")[0]
+        // Once the old generation has drained away: the new one's workers.
+        #expect(eventually { (try? h.workers())?.count == 2 })
         let served = try h.workerPids()
         for _ in 0..<4 {
             let c = try EchoClient(address, timeout: 5)
