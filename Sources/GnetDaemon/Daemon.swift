@@ -4,22 +4,60 @@ import Glibc
 import Gnet
 import Logging
 
-/// gnetd's command line: `gnetd [--config FILE] [--check]`, and the internal `--worker` mode.
-/// Returns the process exit code: 0 success, 1 failure at run time, 2 bad usage or an invalid
-/// configuration.
+/// What a daemon built on GnetDaemon calls itself: its name in logs, `--help` and `--version`,
+/// and where it looks for its configuration and control socket by default — so that two
+/// daemons built on the framework never collide on a host.
+public struct DaemonIdentity: Sendable {
+    /// The program's name, e.g. `gnet-resp`.
+    public var name: String
+    public var version: String
+    /// The configuration file read when `--config` is not given (if it exists).
+    public var configPath: String
+    /// The control socket when the configuration names none.
+    public var controlSocket: String
+    /// The configuration run when there is no file at `configPath` and no `--config`; nil means
+    /// a file is required.
+    public var builtInConfig: String?
+
+    public init(name: String, version: String, config: String, controlSocket: String, builtInConfig: String? = nil) {
+        self.name = name; self.version = version; configPath = config; self.controlSocket = controlSocket
+        self.builtInConfig = builtInConfig
+    }
+
+    /// gnetd's: `/etc/gnet/gnetd.yaml`, `/run/gnet/control.sock`, and an echo service on port
+    /// 9000 (TCP and UDP) without a file.
+    public static let gnetd = DaemonIdentity(
+        name: "gnetd", version: "0.1.0", config: "/etc/gnet/gnetd.yaml", controlSocket: "/run/gnet/control.sock",
+        builtInConfig: """
+            services:
+              - name: echo
+                protocol: echo
+                listen: ["tcp://0.0.0.0:9000", "udp://0.0.0.0:9000"]
+            """)
+}
+
+/// The command line of a daemon built on GnetDaemon: `NAME [--config FILE] [--check]`, and the
+/// internal `--worker` mode its workers are started in. gnetd is
+/// `Daemon.main(identity: .gnetd, services: Daemon.builtInServices)`.
 public enum Daemon {
-    public static let defaultConfigPath = "/etc/gnet/gnetd.yaml"
+    /// Runs the daemon described by `identity` with the service kinds `services`, on the
+    /// process's arguments; returns the exit code: 0 success, 1 failure at run time, 2 bad usage
+    /// or an invalid configuration. The same call, in the same binary, runs the workers: they are
+    /// started as `BINARY --worker` and find their service kinds here.
+    public static func main(identity: DaemonIdentity, services: [ServiceKind],
+                            arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Int32 {
+        if arguments.first == "--worker" && arguments.count == 1 { return WorkerProcess.run(identity: identity, kinds: services) }
+        let usage = """
+        usage: \(identity.name) [--config FILE] [--check]
+               \(identity.name) --version | --help
 
-    public static let usage = """
-    usage: gnetd [--config FILE] [--check]
-           gnetd --version | --help
-
-      --config FILE  configuration file (default \(defaultConfigPath) if it exists, else the built-in defaults)
-      --check        validate the configuration and exit: 0 if valid, 2 with the reason if not
-    """
-
-    public static func main(_ arguments: [String]) -> Int32 {
-        if arguments.first == "--worker" && arguments.count == 1 { return WorkerProcess.run() }
+          --config FILE  configuration file (default \(identity.configPath) if it exists\(identity.builtInConfig == nil ? "" : ", else the built-in defaults"))
+          --check        validate the configuration and exit: 0 if valid, 2 with the reason if not
+        """
+        func usageError(_ message: String) -> Int32 {
+            printError("\(identity.name): \(message)\n\(usage)")
+            return 2
+        }
         var configPath: String? = nil
         var check = false
         var i = 0
@@ -33,7 +71,7 @@ public enum Daemon {
                 check = true
                 i += 1
             case "--version":
-                print("gnetd \(Supervisor.version)")
+                print("\(identity.name) \(identity.version)")
                 return 0
             case "--help", "-h":
                 print(usage)
@@ -42,32 +80,33 @@ public enum Daemon {
                 return usageError("unknown argument \"\(arguments[i].prefix(100))\"")
             }
         }
-        let path = configPath ?? (access(defaultConfigPath, F_OK) == 0 ? defaultConfigPath : nil)
+        let path = configPath ?? (access(identity.configPath, F_OK) == 0 ? identity.configPath : nil)
         let config: DaemonConfig
-        do {
-            config = try path.map { p throws(ConfigError) in try ConfigLoader.load(path: p) } ?? DaemonConfig.builtIn
+        do throws(ConfigError) {
+            if let path {
+                config = try ConfigLoader.load(path: path, kinds: services, defaultControlSocket: identity.controlSocket)
+            } else if let text = identity.builtInConfig {
+                config = try ConfigLoader.parse(text, file: "<built-in>", kinds: services, defaultControlSocket: identity.controlSocket)
+            } else {
+                return usageError("no configuration: \(identity.configPath) does not exist; name one with --config")
+            }
         } catch {
-            printError("gnetd: \(error)")
+            printError("\(identity.name): \(error)")
             return 2
         }
         if check {
-            print("gnetd: configuration \(path ?? "<built-in>") is valid: \(config.services.count) services, \(config.resolvedWorkers) workers")
+            print("\(identity.name): configuration \(path ?? "<built-in>") is valid: \(config.services.count) services, \(config.resolvedWorkers) workers")
             return 0
         }
-        var logger = Logger(label: "gnetd") { _ in StreamLogHandler.standardError(label: "gnetd") }
-        logger.logLevel = Logger.Level(rawValue: config.logLevel == "warning" ? "warning" : config.logLevel) ?? .info
+        var logger = Logger(label: identity.name) { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
         do {
-            let supervisor = try Supervisor(config: config, configPath: path, logger: logger)
+            let supervisor = try Supervisor(identity: identity, kinds: services, config: config, configPath: path, logger: logger)
             return try supervisor.run()
         } catch {
-            printError("gnetd: \(error)")
+            printError("\(identity.name): \(error)")
             return 1
         }
-    }
-
-    static func usageError(_ message: String) -> Int32 {
-        printError("gnetd: \(message)\n\(usage)")
-        return 2
     }
 }
 

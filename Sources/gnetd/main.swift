@@ -10,4 +10,4 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 if CommandLine.arguments.first?.split(separator: "/").last == "gnetctl" {
     GnetctlMain.run(arguments)
 }
-exit(Daemon.main(arguments))
+exit(Daemon.main(identity: .gnetd, services: Daemon.builtInServices, arguments: arguments))

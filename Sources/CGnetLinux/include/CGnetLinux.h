@@ -188,20 +188,28 @@ typedef struct gnet_loop_counters {
     uint64_t datagrams_out;
 } gnet_loop_counters_t;
 
+/// Counters a worker's services publish (ServiceKind's counters), all services together.
+#define GNET_SERVICE_COUNTERS 40
+
 /// One worker's slot in the daemon's shared stats page. The supervisor writes the identity
-/// fields; the worker writes `state` and its loop counters. 256 bytes, so slots never share a
-/// cache line.
+/// fields; the worker writes `state`, its loop counters and its services' counters. 512 bytes,
+/// so slots never share a cache line.
 typedef struct gnet_worker_slot {
     uint64_t in_use;
     uint64_t pid;
     uint64_t generation;
     uint64_t index;
-    uint64_t state;            /* 0 starting, 1 serving, 2 draining, 3 exited */
+    uint64_t state;            /* 0 starting, 1 serving, 2 draining, 3 exited, 4 stalled */
     uint64_t started_unix_ms;
     uint64_t reserved[2];
     gnet_loop_counters_t counters;
-    uint64_t padding[32 - 8 - sizeof(gnet_loop_counters_t) / 8];
+    uint64_t service_counters[GNET_SERVICE_COUNTERS];
+    uint64_t padding[64 - 8 - sizeof(gnet_loop_counters_t) / 8 - GNET_SERVICE_COUNTERS];
 } gnet_worker_slot_t;
+
+/// The first of slot's service counters.
+static inline uint64_t *gnet_service_counters(gnet_worker_slot_t *slot) { return slot->service_counters; }
+static inline int gnet_service_counter_capacity(void) { return GNET_SERVICE_COUNTERS; }
 
 extern int memfd_create(const char *name, unsigned int flags);
 /// An anonymous shared-memory file that survives exec (passed to workers by descriptor).

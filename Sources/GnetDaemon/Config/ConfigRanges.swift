@@ -27,6 +27,16 @@ public struct NumericRange: Sendable, CustomStringConvertible {
 
     public func contains(_ value: Int64) -> Bool { range.contains(value) || alsoAllowed.contains(value) }
 
+    /// Refuses a value outside the range as a setting at `key`.
+    public func check(_ value: Int64?, _ key: [String]) throws(SettingsError) {
+        guard let value, !contains(value) else { return }
+        throw SettingsError(key, "must be \(self), not \(Self.render(value, unit))")
+    }
+
+    public func check(_ value: Int?, _ key: [String]) throws(SettingsError) {
+        try check(value.map { Int64($0) }, key)
+    }
+
     /// How the range reads in an error message: "100ms to 24h", "0 (off) or 500ms to 1h".
     public var description: String {
         let span = "\(Self.render(range.lowerBound, unit)) to \(Self.render(range.upperBound, unit))"

@@ -1,118 +1,45 @@
 import Gnet
 
-/// The protocol a service speaks.
-public enum ServiceProtocol: String, Codable, Sendable, CaseIterable {
-    case echo, http, push, framed, proxy
-}
-
-/// A codec for `framed` services (DESIGN §7).
-public struct CodecConfig: Codable, Equatable, Hashable, Sendable {
-    /// `line`, `delimiter`, `fixed-length` or `length-field`.
-    public var type: String
-    public var delimiter: Int?
-    public var frameLength: Int?
-    public var lengthFieldOffset: Int?
-    public var lengthFieldLength: Int?
-    public var lengthAdjustment: Int?
-    public var initialBytesToStrip: Int?
-    public var byteOrder: String?
-    public var lengthIncludesLengthField: Bool?
-    public var maxFrameLength: ConfigSize?
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case type, delimiter
-        case frameLength = "frame_length"
-        case lengthFieldOffset = "length_field_offset"
-        case lengthFieldLength = "length_field_length"
-        case lengthAdjustment = "length_adjustment"
-        case initialBytesToStrip = "initial_bytes_to_strip"
-        case byteOrder = "byte_order"
-        case lengthIncludesLengthField = "length_includes_length_field"
-        case maxFrameLength = "max_frame_length"
-    }
-
-    /// The codec these settings describe.
-    public func makeCodec() throws(CodecError) -> any Codec {
-        let maxLength = maxFrameLength?.bytes ?? defaultMaxFrameLength
-        switch type {
-        case "line": return LineCodec(maxFrameLength: maxLength)
-        case "delimiter":
-            guard let d = delimiter, (0...255).contains(d) else { throw .invalidConfiguration("delimiter must be a byte value 0…255") }
-            return DelimiterCodec(delimiter: UInt8(d), maxFrameLength: maxLength)
-        case "fixed-length":
-            return try FixedLengthCodec(frameLength: frameLength ?? 0, maxFrameLength: maxLength)
-        case "length-field":
-            guard byteOrder == nil || byteOrder == "big" || byteOrder == "little" else { throw .invalidConfiguration("byte_order must be big or little") }
-            return try LengthFieldCodec(lengthFieldOffset: lengthFieldOffset ?? 0, lengthFieldLength: lengthFieldLength ?? 4,
-                                        lengthAdjustment: lengthAdjustment ?? 0, initialBytesToStrip: initialBytesToStrip,
-                                        bigEndian: byteOrder != "little", lengthIncludesLengthField: lengthIncludesLengthField ?? false,
-                                        maxFrameLength: maxLength)
-        default:
-            throw .invalidConfiguration("codec type must be line, delimiter, fixed-length or length-field, not \"\(type)\"")
-        }
-    }
-}
-
-/// An http route (DESIGN §7): `path` is a prefix, the longest match wins; a fixed response
-/// (`body`, `status`, `content_type`) or the files under `root`.
-public struct RouteConfig: Codable, Equatable, Hashable, Sendable {
-    public var path: String
-    public var body: String?
-    public var status: Int?
-    public var contentType: String?
-    public var root: String?
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case path, body, status, root
-        case contentType = "content_type"
-    }
-}
-
-/// One service: a protocol served on a set of listen addresses, with its limits.
-public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
+/// One service: a kind (`protocol`) served on a set of listen addresses, with the limits every
+/// service has and the kind's own settings.
+public struct ServiceConfig: Decodable, Sendable {
     public var name: String
-    public var `protocol`: ServiceProtocol
+    /// The kind's name (`protocol` in the file): one of the daemon's `ServiceKind`s.
+    public var kind: String
     public var listen: [String]
     public var readBufferCap: ConfigSize?
     public var writeBufferCap: ConfigSize?
     public var idleTimeout: ConfigDuration?
     public var maxConnections: Int?
-    /// echo: `sync` (default) or `async` writes.
-    public var write: String?
-    /// push: the period and the line sent.
-    public var interval: ConfigDuration?
-    public var message: String?
-    /// framed: the codec.
-    public var codec: CodecConfig?
-    /// http: routes, timeouts, body limit.
-    public var routes: [RouteConfig]?
-    public var headerTimeout: ConfigDuration?
-    public var keepaliveTimeout: ConfigDuration?
-    /// http: how long a client may take no bytes of a response waiting for it.
-    public var sendTimeout: ConfigDuration?
-    /// http: how long a small file is served from memory before it is looked at again (0 = off).
-    public var fileCacheValid: ConfigDuration?
-    public var maxBodySize: ConfigSize?
-    /// http: the access log file (Common Log Format); absent = none.
-    public var accessLog: String?
+    /// The kind's own settings, decoded by it from the same mapping.
+    public var settings: any ServiceSettings
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
+    enum CodingKeys: String, CodingKey {
         case name, `protocol`, listen
         case readBufferCap = "read_buffer_cap"
         case writeBufferCap = "write_buffer_cap"
         case idleTimeout = "idle_timeout"
         case maxConnections = "max_connections"
-        case write, interval, message, codec, routes
-        case headerTimeout = "header_timeout"
-        case keepaliveTimeout = "keepalive_timeout"
-        case sendTimeout = "send_timeout"
-        case fileCacheValid = "file_cache_valid"
-        case maxBodySize = "max_body_size"
-        case accessLog = "access_log"
     }
 
-    public init(name: String, protocol p: ServiceProtocol, listen: [String]) {
-        self.name = name; self.protocol = p; self.listen = listen
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        kind = try c.decode(String.self, forKey: .protocol)
+        listen = try c.decode([String].self, forKey: .listen)
+        readBufferCap = try c.decodeIfPresent(ConfigSize.self, forKey: .readBufferCap)
+        writeBufferCap = try c.decodeIfPresent(ConfigSize.self, forKey: .writeBufferCap)
+        idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout)
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections)
+        let kinds = decoder.userInfo[.serviceKinds] as? [ServiceKind] ?? []
+        let wanted = kind
+        guard let k = kinds.first(where: { $0.name == wanted }) else {
+            let known = kinds.map(\.name)
+            throw DecodingError.dataCorruptedError(forKey: .protocol, in: c, debugDescription:
+                ConfigLoader.notYetKinds.contains(wanted) ? "protocol \(wanted) is not supported yet"
+                    : "protocol must be one of \(known.joined(separator: ", "))")
+        }
+        settings = try k.decode(decoder)
     }
 
     /// Engine options for this service's connections.
@@ -126,8 +53,15 @@ public struct ServiceConfig: Codable, Equatable, Hashable, Sendable {
     }
 }
 
+extension CodingUserInfoKey {
+    /// The `[ServiceKind]` a configuration's services are decoded with.
+    static let serviceKinds = CodingUserInfoKey(rawValue: "gnet.serviceKinds")!
+    /// The default control socket (the daemon's identity's).
+    static let defaultControlSocket = CodingUserInfoKey(rawValue: "gnet.defaultControlSocket")!
+}
+
 /// Where the control socket lives and who may use it.
-public struct ControlConfig: Codable, Equatable, Hashable, Sendable {
+public struct ControlConfig: Decodable, Equatable, Hashable, Sendable {
     public var socket: String = "/run/gnet/control.sock"
     /// Octal permission bits, e.g. "0660".
     public var mode: String = "0660"
@@ -136,9 +70,12 @@ public struct ControlConfig: Codable, Equatable, Hashable, Sendable {
 
     public init() {}
 
+    public init(socket: String) { self.socket = socket }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        socket = try c.decodeIfPresent(String.self, forKey: .socket) ?? "/run/gnet/control.sock"
+        socket = try c.decodeIfPresent(String.self, forKey: .socket)
+            ?? decoder.userInfo[.defaultControlSocket] as? String ?? "/run/gnet/control.sock"
         mode = try c.decodeIfPresent(String.self, forKey: .mode) ?? "0660"
         idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? .seconds(300)
     }
@@ -156,8 +93,8 @@ public struct ControlConfig: Codable, Equatable, Hashable, Sendable {
 }
 
 /// The whole daemon configuration (DESIGN §7). Unknown keys are errors; absent keys take the
-/// defaults documented in gnetd.yaml(5), which are also what `DaemonConfig.builtIn` holds.
-public struct DaemonConfig: Codable, Equatable, Sendable {
+/// defaults documented in gnetd.yaml(5), which are also what the daemon runs without a file.
+public struct DaemonConfig: Decodable, Sendable {
     public var workers: WorkerCount = .auto
     public var user: String? = nil
     public var drainTimeout: ConfigDuration = .seconds(30)
@@ -166,16 +103,18 @@ public struct DaemonConfig: Codable, Equatable, Sendable {
     public var logLevel: String = "info"
     public var control = ControlConfig()
     public var services: [ServiceConfig] = []
+    /// The text this configuration was read from, and the file that held it (`<built-in>` for
+    /// an identity's built-in configuration): what the workers decode it from again.
+    public internal(set) var sourceFile = "<inline>"
+    public internal(set) var sourceText = ""
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
+    enum CodingKeys: String, CodingKey {
         case workers, user
         case drainTimeout = "drain_timeout"
         case workerStallTimeout = "worker_stall_timeout"
         case logLevel = "log_level"
         case control, services
     }
-
-    public init() {}
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -184,15 +123,9 @@ public struct DaemonConfig: Codable, Equatable, Sendable {
         drainTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .drainTimeout) ?? .seconds(30)
         workerStallTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .workerStallTimeout) ?? .seconds(10)
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? "info"
-        control = try c.decodeIfPresent(ControlConfig.self, forKey: .control) ?? ControlConfig()
+        control = try c.decodeIfPresent(ControlConfig.self, forKey: .control)
+            ?? ControlConfig(socket: decoder.userInfo[.defaultControlSocket] as? String ?? "/run/gnet/control.sock")
         services = try c.decodeIfPresent([ServiceConfig].self, forKey: .services) ?? []
-    }
-
-    /// What gnetd runs with no configuration file: an echo service on port 9000 (TCP and UDP).
-    public static var builtIn: DaemonConfig {
-        var c = DaemonConfig()
-        c.services = [ServiceConfig(name: "echo", protocol: .echo, listen: ["tcp://0.0.0.0:9000", "udp://0.0.0.0:9000"])]
-        return c
     }
 
     /// The worker count `workers` resolves to on this machine.

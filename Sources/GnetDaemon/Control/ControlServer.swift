@@ -140,8 +140,17 @@ extension Supervisor {
 
     // MARK: reports
 
+    /// Each of a worker's services with its counters' current values, in its slot's layout.
+    func serviceCounters(_ w: WorkerSlot) -> [(service: String, kind: String, values: [(String, UInt64)])] {
+        let base = page.serviceCounters(w.statsSlot)
+        return w.counterLayout.map { entry in
+            (entry.service, entry.kind, entry.names.enumerated().map { i, name in (name, gnet_counter_load(base + entry.offset + i)) })
+        }
+    }
+
     func statsReport() -> [String: Any] {
         var list: [[String: Any]] = []
+        var serviceTotals = retired.services
         var active: UInt64 = 0, accepted = retired.accepted, rejected = retired.rejected, bytesIn = retired.bytesIn, bytesOut = retired.bytesOut
         for w in workers.sorted(by: { ($0.generation, $0.index) < ($1.generation, $1.index) }) {
             let c = page.counters(w.statsSlot)
@@ -157,10 +166,14 @@ extension Supervisor {
                 "connections_closed": c.connectionsClosed, "connections_rejected": c.connectionsRejected,
                 "bytes_in": c.bytesIn, "bytes_out": c.bytesOut, "read_calls": c.readCalls, "write_calls": c.writeCalls,
                 "loop_iterations": c.loopIterations, "errors": c.errors,
+                "services": Dictionary(uniqueKeysWithValues: serviceCounters(w).map { s in
+                    (s.service, Dictionary(uniqueKeysWithValues: s.values.map { ($0.0, $0.1) }))
+                }),
             ])
+            for s in serviceCounters(w) { for (name, v) in s.values { serviceTotals[s.service, default: [:]][name, default: 0] &+= v } }
         }
         var supervisor: [String: Any] = [
-            "pid": Int(getpid()), "version": Supervisor.version, "generation": generation,
+            "pid": Int(getpid()), "name": identity.name, "version": identity.version, "generation": generation,
             "uptime_s": (Double(gnet_monotonic_ns() - startedAt) / 1e8).rounded() / 10,
             "reloads_ok": reloadsOK, "reloads_failed": reloadsFailed, "respawns": respawns,
             "config": configPath ?? "<built-in>", "workers_configured": workerCount,
@@ -169,7 +182,7 @@ extension Supervisor {
         return [
             "ok": true, "supervisor": supervisor, "workers": list,
             "totals": ["connections_active": active, "connections_accepted": accepted, "connections_rejected": rejected,
-                       "bytes_in": bytesIn, "bytes_out": bytesOut],
+                       "bytes_in": bytesIn, "bytes_out": bytesOut, "services": serviceTotals],
         ]
     }
 
@@ -177,10 +190,11 @@ extension Supervisor {
         let state = stopping ? "stopping" : (starting ? "starting" : (reload != nil ? "reloading" : "serving"))
         var services: [[String: Any]] = []
         for s in config.services {
-            services.append(["name": s.name, "protocol": s.protocol.rawValue, "listen": sockets.boundAddresses(for: s)])
+            services.append(["name": s.name, "protocol": s.kind, "listen": sockets.boundAddresses(for: s),
+                             "counters": kinds.first { $0.name == s.kind }?.counterNames ?? []])
         }
         return [
-            "ok": true, "state": state, "pid": Int(getpid()), "version": Supervisor.version, "generation": generation,
+            "ok": true, "state": state, "pid": Int(getpid()), "name": identity.name, "version": identity.version, "generation": generation,
             "workers": workers.filter { $0.generation == generation }.count, "services": services,
             "config": configPath ?? "<built-in>",
         ]

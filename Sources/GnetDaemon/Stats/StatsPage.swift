@@ -18,7 +18,7 @@ public enum WorkerState: UInt64, Sendable {
 }
 
 /// The daemon's shared stats page: a memfd mapped by the supervisor and every worker, one
-/// 256-byte slot per worker. A worker's loop writes its counters into its slot with relaxed
+/// 512-byte slot per worker. A worker's loop writes its counters into its slot with relaxed
 /// atomic stores as it runs (no extra work per message); the supervisor reads them on demand,
 /// so `gnetctl stats` costs the workers nothing.
 public final class StatsPage: @unchecked Sendable {
@@ -39,8 +39,8 @@ public final class StatsPage: @unchecked Sendable {
     }
 
     /// Creates the page (supervisor).
-    public static func create() throws(SystemError) -> StatsPage {
-        let fd = gnet_memfd("gnetd-stats")
+    public static func create(name: String = "gnetd") throws(SystemError) -> StatsPage {
+        let fd = gnet_memfd(name + "-stats")
         guard fd >= 0 else { throw SystemError("memfd_create", errno: errno) }
         let size = slotCount * MemoryLayout<gnet_worker_slot_t>.stride
         guard ftruncate(fd, off_t(size)) == 0 else {
@@ -74,6 +74,9 @@ public final class StatsPage: @unchecked Sendable {
 
     /// Frees slot `i`.
     func release(_ i: Int) { gnet_counter_store(&base[i].in_use, 0) }
+
+    /// The service counters of slot `i` (`GNET_SERVICE_COUNTERS` of them).
+    func serviceCounters(_ i: Int) -> UnsafeMutablePointer<UInt64> { gnet_service_counters(base + i) }
 
     /// The counters of slot `i`.
     func counters(_ i: Int) -> LoopCounters {

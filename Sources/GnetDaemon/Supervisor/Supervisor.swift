@@ -10,8 +10,10 @@ import Logging
 /// per core, replaces crashed workers, reloads and drains generations, answers the control
 /// socket and reports to systemd. One thread, one event loop (a Gnet engine whose only listener
 /// is the control socket; signals arrive through a signalfd, worker status over socket pairs).
-public final class Supervisor: EventHandler {
-    public static let version = "0.1.0"
+final class Supervisor: EventHandler {
+    /// Who the daemon is (name, version, default paths), and the service kinds it runs.
+    let identity: DaemonIdentity
+    let kinds: [ServiceKind]
 
     var config: DaemonConfig {
         didSet { userIDs = Self.lookUp(config.user) }
@@ -53,6 +55,8 @@ public final class Supervisor: EventHandler {
 
     struct RetiredTotals {
         var accepted: UInt64 = 0, rejected: UInt64 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, errors: UInt64 = 0
+        /// Service counters by service name and counter name.
+        var services: [String: [String: UInt64]] = [:]
     }
 
     /// A reload waiting for its new generation to report ready.
@@ -65,18 +69,20 @@ public final class Supervisor: EventHandler {
         let started: Int64
     }
 
-    public init(config: DaemonConfig, configPath: String?, logger: Logger) throws {
+    init(identity: DaemonIdentity, kinds: [ServiceKind], config: DaemonConfig, configPath: String?, logger: Logger) throws {
+        self.identity = identity
+        self.kinds = kinds
         self.config = config
         userIDs = Self.lookUp(config.user)
         self.configPath = configPath
         log = logger
-        page = try StatsPage.create()
+        page = try StatsPage.create(name: identity.name)
     }
 
     // MARK: running
 
     /// Binds everything, starts the workers and serves until stopped. Returns the exit code.
-    public func run() throws -> Int32 {
+    func run() throws -> Int32 {
         sockets.adoptedByService = Systemd.passedSockets()
         workerCount = config.resolvedWorkers
         // The control socket first: a second gnetd started on the same configuration stops here,
@@ -114,7 +120,7 @@ public final class Supervisor: EventHandler {
         }
         if let ping = Systemd.watchdogPingInterval() { scheduleWatchdog(ping) }
         startWatchdog()
-        log.info("gnetd \(Self.version) starting \(workerCount) workers (config: \(configPath ?? "built-in defaults"))")
+        log.info("\(identity.name) \(identity.version) starting \(workerCount) workers (config: \(configPath ?? "built-in defaults"))")
         return .none
     }
 
@@ -131,12 +137,12 @@ public final class Supervisor: EventHandler {
             let dir = String(path[..<slash])
             mkdir(dir, 0o755)
         }
-        // Refuse to steal the socket of a gnetd that is running.
+        // Refuse to steal the socket of a daemon that is running.
         if let probe = try? NetworkAddress(parsing: "unix://" + path).resolve() {
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             let connected = probe.withUnsafeSockaddr { connect(fd, $0, $1) } == 0
             close(fd)
-            if connected { throw SupervisorError("another gnetd is serving the control socket \(path)") }
+            if connected { throw SupervisorError("another \(identity.name) is serving the control socket \(path)") }
         }
         let listener = try Listener.bind(NetworkAddress(unixPath: path))
         chmod(path, mode_t(c.permissionBits ?? 0o660))
@@ -158,6 +164,12 @@ public final class Supervisor: EventHandler {
             let (pid, channel) = try WorkerLauncher.spawn(index: index, of: count, generation: generation, config: config,
                                                           sockets: sockets, page: page, statsSlot: slot)
             let w = WorkerSlot(index: index, generation: generation, pid: pid, statsSlot: slot)
+            var offset = 0
+            for s in config.services {
+                let names = kinds.first { $0.name == s.kind }?.counterNames ?? []
+                w.counterLayout.append((s.name, s.kind, names, offset))
+                offset += names.count
+            }
             let s = page.slot(slot)
             gnet_counter_store(&s.pointee.pid, UInt64(pid))
             gnet_counter_store(&s.pointee.generation, UInt64(generation))
@@ -228,6 +240,7 @@ public final class Supervisor: EventHandler {
             retired.bytesIn &+= c.bytesIn
             retired.bytesOut &+= c.bytesOut
             retired.errors &+= c.errors
+            for s in serviceCounters(w) { for (name, v) in s.values { retired.services[s.service, default: [:]][name, default: 0] &+= v } }
             page.setState(w.statsSlot, .exited)
             page.release(w.statsSlot)
             if let channel = w.channel { loop.conn(channel)?.close() }
@@ -294,7 +307,7 @@ public final class Supervisor: EventHandler {
     /// one drains once the new one is ready. `reply` (a control connection) gets the outcome.
     func beginReload(reply: ConnID?) {
         if stopping {
-            respond(reply, ["ok": false, "error": "gnetd is stopping"])
+            respond(reply, ["ok": false, "error": "\(identity.name) is stopping"])
             return
         }
         if reload != nil {
@@ -304,7 +317,9 @@ public final class Supervisor: EventHandler {
         Systemd.notify("RELOADING=1\nSTATUS=reloading configuration")
         let newConfig: DaemonConfig
         do {
-            newConfig = configPath == nil ? config : try ConfigLoader.load(path: configPath!)
+            newConfig = try configPath.map { path throws(ConfigError) in
+                try ConfigLoader.load(path: path, kinds: kinds, defaultControlSocket: identity.controlSocket)
+            } ?? config
             if newConfig.control != config.control {
                 throw ConfigError(file: configPath ?? "<built-in>", line: nil, column: nil, path: "control",
                                   message: "the control settings cannot change on reload (restart gnetd)")
@@ -384,7 +399,7 @@ public final class Supervisor: EventHandler {
         if let r = reload {
             var pending = r
             reload = nil
-            failReload(&pending, "gnetd is stopping")
+            failReload(&pending, "\(identity.name) is stopping")
         }
         if first { Systemd.notify("STOPPING=1\nSTATUS=stopping: draining \(workers.count) workers") }
         log.info(force ? "stopping now" : "stopping: draining \(workers.count) workers")

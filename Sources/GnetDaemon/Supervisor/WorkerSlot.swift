@@ -26,6 +26,8 @@ final class WorkerSlot {
     var progressAt: Int64 = 0
     /// Found making no progress and killed.
     var stalled = false
+    /// Its services' counters in its stats slot: service, kind, counter names, first index.
+    var counterLayout: [(service: String, kind: String, names: [String], offset: Int)] = []
 
     init(index: Int, generation: Int, pid: pid_t, statsSlot: Int) {
         self.index = index; self.generation = generation; self.pid = pid; self.statsSlot = statsSlot
@@ -69,7 +71,7 @@ enum WorkerLauncher {
             let spec = WorkerSpec(index: index, generation: generation, slot: statsSlot, statusFD: try pass(pair[1]),
                                   statsFD: try pass(page.fd), drainTimeoutMs: config.drainTimeout.milliseconds,
                                   heartbeatMs: Watchdog.heartbeatMs(stallTimeoutMs: config.workerStallTimeout.milliseconds), user: config.user,
-                                  logLevel: config.logLevel, listeners: listeners, services: config.services)
+                                  logLevel: config.logLevel, listeners: listeners, configFile: config.sourceFile, configText: config.sourceText)
             var environment = ChildProcess.inheritedEnvironment().filter {
                 !$0.hasPrefix("LISTEN_") && !$0.hasPrefix("NOTIFY_SOCKET=") && !$0.hasPrefix("WATCHDOG_") && !$0.hasPrefix(WorkerSpec.environmentKey + "=")
             }

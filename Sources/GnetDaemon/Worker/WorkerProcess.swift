@@ -3,21 +3,25 @@ import Glibc
 #endif
 import CGnetLinux
 import Gnet
-import GnetServices
 
 /// A worker: one process, one thread, one event loop serving the listeners the supervisor
 /// passed down. It tells the supervisor "ready" over its status channel once serving; on
 /// "drain" it stops accepting, lets its connections finish and exits at the latest after the
 /// drain timeout; if the supervisor goes away (the channel closes) it drains too.
 public enum WorkerProcess {
-    /// Runs the worker described by the `GNETD_WORKER` environment variable; returns the exit code.
-    public static func run() -> Int32 {
+    /// The name worker log lines carry (the daemon's).
+    nonisolated(unsafe) static var name = "gnetd"
+
+    /// Runs the worker described by the spec whose memfd `GNETD_WORKER` names, with the daemon's
+    /// service `kinds`; returns the exit code.
+    static func run(identity: DaemonIdentity, kinds: [ServiceKind]) -> Int32 {
+        name = identity.name
         guard let raw = getenv(WorkerSpec.environmentKey), let fd = Int32(String(cString: raw)), let spec = WorkerSpec.read(fd: fd) else {
             log("worker: missing or malformed \(WorkerSpec.environmentKey)")
             return 2
         }
         do {
-            return try serve(spec)
+            return try serve(spec, identity: identity, kinds: kinds)
         } catch {
             log("worker \(spec.index) (generation \(spec.generation)): \(error)")
             return 1
@@ -25,22 +29,36 @@ public enum WorkerProcess {
     }
 
     static func log(_ message: String) {
-        var line = "gnetd[\(getpid())]: \(message)\n"
+        var line = "\(name)[\(getpid())]: \(message)\n"
         line.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
     }
 
-    private static func serve(_ spec: WorkerSpec) throws -> Int32 {
+    private static func serve(_ spec: WorkerSpec, identity: DaemonIdentity, kinds: [ServiceKind]) throws -> Int32 {
         let page = try StatsPage.attach(fd: spec.statsFD)
         let slot = page.slot(spec.slot)
         gnet_counter_store(&slot.pointee.pid, UInt64(getpid()))
-        // Access logs are opened before privileges are dropped (their directory may be root's).
-        var logs: [Int: AccessLog] = [:]
-        for (i, s) in spec.services.enumerated() {
-            guard let path = s.accessLog else { continue }
-            guard let log = AccessLog(path: path) else { throw WorkerError("cannot open access log \(path): \(String(cString: strerror(errno)))") }
-            logs[i] = log
+        // The services, decoded again from the text the supervisor validated.
+        let config = try ConfigLoader.parse(spec.configText, file: spec.configFile, kinds: kinds, defaultControlSocket: identity.controlSocket)
+        let services = config.services
+        let logger = StandardErrorLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
+        // Each service's context, its counters laid out one service after another.
+        var contexts: [ServiceContext] = []
+        var counterOffset = 0
+        let counters = page.serviceCounters(spec.slot)
+        var serviceKinds: [ServiceKind] = []
+        for s in services {
+            guard let kind = kinds.first(where: { $0.name == s.kind }) else { throw WorkerError("service \(s.name): unknown kind \(s.kind)") }
+            serviceKinds.append(kind)
+            contexts.append(ServiceContext(serviceName: s.name, workerIndex: spec.index, generation: spec.generation, logger: logger,
+                                           counterBase: counters + counterOffset, counterNames: kind.counterNames))
+            counterOffset += kind.counterNames.count
         }
-        // Drop privileges before touching anything a client can reach.
+        // What a service needs done as the starting user (logs in root's directories), then the
+        // switch to `user` before anything a client can reach is made.
+        var prepared: [Any?] = []
+        for (i, s) in services.enumerated() {
+            do { prepared.append(try serviceKinds[i].prepare(s.settings, contexts[i])) } catch { throw WorkerError("service \(s.name): \(error)") }
+        }
         if let user = spec.user, getuid() == 0 {
             guard let pw = getpwnam(user) else { throw WorkerError("no such user \(user)") }
             guard initgroups(user, pw.pointee.pw_gid) == 0, setgid(pw.pointee.pw_gid) == 0, setuid(pw.pointee.pw_uid) == 0 else {
@@ -52,57 +70,21 @@ public enum WorkerProcess {
             var listener = try Listener.adopt(fd: l.fd, address: NetworkAddress(parsing: l.address))
             listener.group = l.service
             if l.shared { listener.extraInterest = gnet_EPOLLEXCLUSIVE() }
-            let s = spec.services[l.service]
+            let s = services[l.service]
             listener.limits = ConnectionLimits(writeBufferCap: s.writeBufferCap?.bytes ?? 0,
                                                idleTimeout: s.idleTimeout.map { .milliseconds($0.milliseconds) },
                                                maxConnections: s.maxConnections ?? 0)
             listeners.append(listener)
         }
-        let logger = StandardErrorLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
         var handlers: [any EventHandler] = []
-        for (index, s) in spec.services.enumerated() {
-            switch s.protocol {
-            case .echo: handlers.append(EchoService(mode: s.write == "async" ? .async : .sync))
-            case .http:
-                var o = HTTPServiceOptions()
-                if let t = s.headerTimeout { o.headerTimeout = .milliseconds(t.milliseconds) }
-                if let t = s.keepaliveTimeout { o.keepaliveTimeout = .milliseconds(t.milliseconds) }
-                if let t = s.sendTimeout { o.sendTimeout = .milliseconds(t.milliseconds) }
-                if let t = s.fileCacheValid { o.fileCacheValid = .milliseconds(t.milliseconds) }
-                o.logger = logger
-                if let b = s.maxBodySize { o.maxBodySize = b.bytes }
-                o.accessLog = logs[index]
-                let routes = (s.routes ?? []).map {
-                    HTTPRoute(prefix: $0.path, status: $0.status ?? 200, contentType: $0.contentType ?? "text/plain",
-                              body: Array(($0.body ?? "").utf8), root: $0.root)
-                }
-                let service = HTTPService(routes: routes, options: o)
-                if let root = service.unavailableRoots.first {
-                    // Opened after the switch to `user`: what this user cannot reach is refused
-                    // here, with the reason, instead of being served as errors.
-                    throw WorkerError("service \(s.name): cannot open the file root \(root)")
-                }
-                handlers.append(service)
-            case .push:
-                handlers.append(PushService(message: s.message ?? "heartbeat", interval: .milliseconds(s.interval?.milliseconds ?? 1000)))
-            case .framed:
-                guard let codec = try s.codec?.makeCodec() else { throw WorkerError("service \(s.name): no codec") }
-                handlers.append(FrameAdapter(codec: codec, handler: FramedEchoService()))
-            default:
-                throw WorkerError("service \(s.name): protocol \(s.protocol.rawValue) is not supported yet")
-            }
+        for (i, s) in services.enumerated() {
+            do { handlers.append(try serviceKinds[i].make(s.settings, prepared[i], contexts[i])) } catch { throw WorkerError("service \(s.name): \(error)") }
         }
         let channel = WorkerChannel(page: page, slot: spec.slot, fd: spec.statusFD, drainTimeout: .milliseconds(spec.drainTimeoutMs),
                                     heartbeat: .milliseconds(spec.heartbeatMs))
-        channel.reopenLogs = {
-            for log in logs.values {
-                if let reason = log.reopen() {
-                    WorkerProcess.log("cannot reopen the access log \(log.path): \(reason); still writing to the file open before")
-                }
-            }
-        }
+        channel.reopenLogs = { for c in contexts { for reopen in c.reopenLogs { reopen() } } }
         var options = Options()
-        options.readBufferCap = spec.services.compactMap { $0.readBufferCap?.bytes }.max() ?? 0
+        options.readBufferCap = services.compactMap { $0.readBufferCap?.bytes }.max() ?? 0
         options.logger = logger
         let router = ServiceRouter(handlers: handlers, other: channel)
         channel.servicesDraining = { loop in router.beginDraining(loop) }

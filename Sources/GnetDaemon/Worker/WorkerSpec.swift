@@ -36,7 +36,10 @@ public struct WorkerSpec: Codable, Sendable {
     public var user: String?
     public var logLevel: String
     public var listeners: [ListenerSpec]
-    public var services: [ServiceConfig]
+    /// The configuration the supervisor validated, as text (and where it came from, for
+    /// messages): the worker decodes its services from it with the same service kinds.
+    public var configFile: String
+    public var configText: String
 
     static let environmentKey = "GNETD_WORKER"
 

@@ -57,7 +57,7 @@ public struct HTTPServiceOptions: @unchecked Sendable {
 /// order), `Connection: close`, HTTP/1.0, `Expect: 100-continue`, `HEAD`, `Content-Length` and
 /// chunked request bodies; malformed or ambiguous requests get 400 (or 413/414/431/501/505) and
 /// a close; slow heads get 408.
-public final class HTTPService: EventHandler, DrainingService {
+public final class HTTPService: EventHandler {
     /// A route ready to answer. Its whole fixed response (status line, headers, the current
     /// `Date`, blank line, body) is rebuilt once a second in `table`, so a
     /// keep-alive answer is one copy into the batch.

@@ -1,22 +1,30 @@
 import Gnet
 
-/// A service with something to do when its worker begins to drain (listeners closed, open
-/// connections given until the drain timeout): finish what is in flight, let idle connections go.
+import GnetServices
+
+/// A service handler with something to do when its worker begins to drain — after a reload, or
+/// at stop: its listeners are closed, and its open connections have until `drain_timeout`.
+/// Conform the `EventHandler` a `ServiceKind` makes to this to finish what is in flight and let
+/// idle connections go (the http service closes kept-alive connections waiting for a request
+/// and answers the requests in flight with `Connection: close`); a handler that does not
+/// conform keeps its connections until they end or the drain timeout closes them.
 public protocol DrainingService: AnyObject {
     /// Called once, on the loop thread, when draining begins.
     func beginDraining(_ loop: EventLoop)
 }
 
+extension HTTPService: DrainingService {}
+
 /// Serves several services from one loop: each listener group (`Listener.group`) has its own
 /// handler; connections that came from no listener (enrolled or dialled) go to `other`.
 /// The router forwards every callback to the handler that owns the connection.
-public final class ServiceRouter: EventHandler, DrainingService {
+final class ServiceRouter: EventHandler, DrainingService {
     private let handlers: [any EventHandler]
     private let other: (any EventHandler)?
     private let ticker: (any EventHandler)?
 
     /// `handlers[g]` serves listener group g. `ticker` (optional) receives `onTick`.
-    public init(handlers: [any EventHandler], other: (any EventHandler)? = nil, ticker: (any EventHandler)? = nil) {
+    init(handlers: [any EventHandler], other: (any EventHandler)? = nil, ticker: (any EventHandler)? = nil) {
         self.handlers = handlers
         self.other = other
         self.ticker = ticker

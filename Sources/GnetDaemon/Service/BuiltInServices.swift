@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Gnet
+import GnetServices
+
+extension Daemon {
+    /// The services gnetd runs — `echo`, `framed`, `push`, `http` — registered through the same
+    /// `ServiceKind` API as any daemon's own. Add them to a daemon's list to offer them too.
+    public static let builtInServices: [ServiceKind] = [
+        .kind("echo", settings: EchoSettings.self, datagrams: true) { s, _ in
+            EchoService(mode: s.write ?? .sync)
+        },
+        .kind("framed", settings: FramedSettings.self, datagrams: true) { s, _ in
+            FrameAdapter(codec: try s.codec.makeCodec(), handler: FramedEchoService())
+        },
+        .kind("push", settings: PushSettings.self) { s, _ in
+            PushService(message: s.message ?? "heartbeat", interval: .milliseconds(s.interval?.milliseconds ?? 1000))
+        },
+        .kind("http", settings: HTTPSettings.self, prepare: { s, _ in
+            // The access log is opened before the switch to `user`: its directory may be root's.
+            try s.accessLog.map { path throws -> AccessLog in
+                guard let log = AccessLog(path: path) else {
+                    throw SettingsError(["access_log"], "cannot open \(path): \(String(cString: strerror(errno)))")
+                }
+                return log
+            }
+        }, make: { s, log, context in
+            var o = HTTPServiceOptions()
+            if let t = s.headerTimeout { o.headerTimeout = .milliseconds(t.milliseconds) }
+            if let t = s.keepaliveTimeout { o.keepaliveTimeout = .milliseconds(t.milliseconds) }
+            if let t = s.sendTimeout { o.sendTimeout = .milliseconds(t.milliseconds) }
+            if let t = s.fileCacheValid { o.fileCacheValid = .milliseconds(t.milliseconds) }
+            if let b = s.maxBodySize { o.maxBodySize = b.bytes }
+            o.accessLog = log
+            o.logger = context.logger
+            if let log {
+                context.onReopenLogs {
+                    if let reason = log.reopen() {
+                        context.logger.log(.error, "cannot reopen the access log \(log.path): \(reason); still writing to the file open before")
+                    }
+                }
+            }
+            let service = HTTPService(routes: s.routes.map {
+                HTTPRoute(prefix: $0.path, status: $0.status ?? 200, contentType: $0.contentType ?? "text/plain",
+                          body: Array(($0.body ?? "").utf8), root: $0.root)
+            }, options: o)
+            if let root = service.unavailableRoots.first {
+                // Opened after the switch to `user`: what this user cannot reach is refused here,
+                // with the reason, instead of being served as errors.
+                throw SettingsError(["routes"], "cannot open the file root \(root)")
+            }
+            return service
+        }),
+    ]
+}
+
+/// `echo`: `write: sync | async`.
+public struct EchoSettings: ServiceSettings {
+    public var write: EchoService.WriteMode?
+}
+
+extension EchoService.WriteMode: Decodable {}
+
+/// `push`: `interval` and `message` (one line; the newline is added).
+public struct PushSettings: ServiceSettings {
+    public var interval: ConfigDuration?
+    public var message: String?
+
+    public func validate() throws(SettingsError) {
+        try ConfigRanges.interval.check(interval?.milliseconds, ["interval"])
+        if let m = message, m.contains("\n") || m.contains("\r") || m.utf8.count > 4096 {
+            throw SettingsError(["message"], "one line of at most 4096 bytes (the newline is added)")
+        }
+    }
+}
+
+/// `framed`: the codec whose frames are echoed.
+public struct FramedSettings: ServiceSettings {
+    public var codec: CodecConfig
+
+    public func validate() throws(SettingsError) {
+        let at = ["codec"]
+        try ConfigRanges.delimiter.check(codec.delimiter, at + ["delimiter"])
+        try ConfigRanges.frameLength.check(codec.frameLength, at + ["frame_length"])
+        try ConfigRanges.lengthFieldOffset.check(codec.lengthFieldOffset, at + ["length_field_offset"])
+        try ConfigRanges.lengthFieldLength.check(codec.lengthFieldLength, at + ["length_field_length"])
+        try ConfigRanges.lengthAdjustment.check(codec.lengthAdjustment, at + ["length_adjustment"])
+        try ConfigRanges.initialBytesToStrip.check(codec.initialBytesToStrip, at + ["initial_bytes_to_strip"])
+        try ConfigRanges.maxFrameLength.check(codec.maxFrameLength?.bytes, at + ["max_frame_length"])
+        do { _ = try codec.makeCodec() } catch { throw SettingsError(at, "\(error)") }
+    }
+}
+
+/// A codec for `framed` services.
+public struct CodecConfig: Decodable, Equatable, Hashable, Sendable {
+    /// `line`, `delimiter`, `fixed-length` or `length-field`.
+    public var type: String
+    public var delimiter: Int?
+    public var frameLength: Int?
+    public var lengthFieldOffset: Int?
+    public var lengthFieldLength: Int?
+    public var lengthAdjustment: Int?
+    public var initialBytesToStrip: Int?
+    public var byteOrder: String?
+    public var lengthIncludesLengthField: Bool?
+    public var maxFrameLength: ConfigSize?
+
+    enum CodingKeys: String, CodingKey {
+        case type, delimiter
+        case frameLength = "frame_length"
+        case lengthFieldOffset = "length_field_offset"
+        case lengthFieldLength = "length_field_length"
+        case lengthAdjustment = "length_adjustment"
+        case initialBytesToStrip = "initial_bytes_to_strip"
+        case byteOrder = "byte_order"
+        case lengthIncludesLengthField = "length_includes_length_field"
+        case maxFrameLength = "max_frame_length"
+    }
+
+    /// The codec these settings describe.
+    public func makeCodec() throws(CodecError) -> any Codec {
+        let maxLength = maxFrameLength?.bytes ?? defaultMaxFrameLength
+        switch type {
+        case "line": return LineCodec(maxFrameLength: maxLength)
+        case "delimiter":
+            guard let d = delimiter, (0...255).contains(d) else { throw .invalidConfiguration("delimiter must be a byte value 0…255") }
+            return DelimiterCodec(delimiter: UInt8(d), maxFrameLength: maxLength)
+        case "fixed-length":
+            return try FixedLengthCodec(frameLength: frameLength ?? 0, maxFrameLength: maxLength)
+        case "length-field":
+            guard byteOrder == nil || byteOrder == "big" || byteOrder == "little" else { throw .invalidConfiguration("byte_order must be big or little") }
+            return try LengthFieldCodec(lengthFieldOffset: lengthFieldOffset ?? 0, lengthFieldLength: lengthFieldLength ?? 4,
+                                        lengthAdjustment: lengthAdjustment ?? 0, initialBytesToStrip: initialBytesToStrip,
+                                        bigEndian: byteOrder != "little", lengthIncludesLengthField: lengthIncludesLengthField ?? false,
+                                        maxFrameLength: maxLength)
+        default:
+            throw .invalidConfiguration("codec type must be line, delimiter, fixed-length or length-field, not \"\(type)\"")
+        }
+    }
+}
+
+/// `http`: routes, timeouts, the body limit, the access log.
+public struct HTTPSettings: ServiceSettings {
+    public var routes: [RouteConfig]
+    public var headerTimeout: ConfigDuration?
+    public var keepaliveTimeout: ConfigDuration?
+    public var sendTimeout: ConfigDuration?
+    public var fileCacheValid: ConfigDuration?
+    public var maxBodySize: ConfigSize?
+    public var accessLog: String?
+
+    enum CodingKeys: String, CodingKey {
+        case routes
+        case headerTimeout = "header_timeout"
+        case keepaliveTimeout = "keepalive_timeout"
+        case sendTimeout = "send_timeout"
+        case fileCacheValid = "file_cache_valid"
+        case maxBodySize = "max_body_size"
+        case accessLog = "access_log"
+    }
+
+    public func validate() throws(SettingsError) {
+        try ConfigRanges.headerTimeout.check(headerTimeout?.milliseconds, ["header_timeout"])
+        try ConfigRanges.keepaliveTimeout.check(keepaliveTimeout?.milliseconds, ["keepalive_timeout"])
+        try ConfigRanges.sendTimeout.check(sendTimeout?.milliseconds, ["send_timeout"])
+        try ConfigRanges.fileCacheValid.check(fileCacheValid?.milliseconds, ["file_cache_valid"])
+        try ConfigRanges.maxBodySize.check(maxBodySize?.bytes, ["max_body_size"])
+        guard !routes.isEmpty else { throw SettingsError(["routes"], "an http service needs routes") }
+        if let log = accessLog {
+            let dir = log.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            var st = stat()
+            guard log.hasPrefix("/"), !log.hasSuffix("/"), stat(dir.isEmpty ? "/" : dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw SettingsError(["access_log"], "must be an absolute file path in an existing directory")
+            }
+            if lstat(log, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+                throw SettingsError(["access_log"], "exists and is not a regular file")
+            }
+        }
+        var paths: Set<String> = []
+        for (r, route) in routes.enumerated() {
+            let at = ["routes", "\(r)"]
+            try ConfigRanges.status.check(route.status, at + ["status"])
+            guard route.path.hasPrefix("/") else { throw SettingsError(at + ["path"], "a route path starts with /") }
+            guard paths.insert(route.path).inserted else { throw SettingsError(at + ["path"], "route \(route.path) is given twice") }
+            if let ct = route.contentType, ct.contains("\r") || ct.contains("\n") { throw SettingsError(at + ["content_type"], "one line") }
+            if let root = route.root {
+                if route.body != nil || route.status != nil || route.contentType != nil {
+                    throw SettingsError(at + ["root"], "a route serves either files (root) or a fixed response (body, status, content_type)")
+                }
+                var st = stat()
+                guard root.hasPrefix("/"), stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                    throw SettingsError(at + ["root"], "must be an existing directory given by an absolute path")
+                }
+            }
+        }
+    }
+}
+
+/// An http route: `path` is a prefix, the longest match wins; a fixed response (`body`,
+/// `status`, `content_type`) or the files under `root`.
+public struct RouteConfig: Decodable, Equatable, Hashable, Sendable {
+    public var path: String
+    public var body: String?
+    public var status: Int?
+    public var contentType: String?
+    public var root: String?
+
+    enum CodingKeys: String, CodingKey {
+        case path, body, status, root
+        case contentType = "content_type"
+    }
+}
