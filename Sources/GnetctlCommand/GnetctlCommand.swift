@@ -8,8 +8,22 @@ import GnetDaemon
 // Exit codes: 0 ok, 1 the operation failed, 2 bad usage, 3 gnetd unreachable.
 
 struct SocketOption: ParsableArguments {
-    @Option(name: [.short, .long], help: "The control socket.")
-    var socket: String = GnetctlActions.defaultSocket
+    @Option(name: [.customShort("s"), .customLong("socket")], help: "The control socket (default \(GnetctlActions.defaultSocket)).")
+    var socketPath: String?
+    @Option(name: [.customShort("c"), .long], help: "A daemon's configuration file: its control.socket is the socket.")
+    var config: String?
+
+    func validate() throws {
+        if socketPath != nil && config != nil { throw ValidationError("give --socket or --config, not both") }
+    }
+
+    /// The socket to talk to.
+    var socket: String {
+        get throws {
+            guard let config else { return socketPath ?? GnetctlActions.defaultSocket }
+            do { return try ConfigLoader.controlSocket(inFile: config) } catch { throw ValidationError("\(error)") }
+        }
+    }
 }
 
 struct Gnetctl: ParsableCommand {
@@ -31,7 +45,7 @@ struct Stats: ParsableCommand {
     }
 
     func run() throws {
-        let code = GnetctlActions.stats(socket: options.socket, json: json, watch: watch)
+        let code = GnetctlActions.stats(socket: try options.socket, json: json, watch: watch)
         if code != 0 { throw ExitCode(code) }
     }
 }
@@ -41,7 +55,7 @@ struct Status: ParsableCommand {
     @OptionGroup var options: SocketOption
     @Flag(help: "Print the daemon's JSON answer.") var json = false
     func run() throws {
-        let code = GnetctlActions.status(socket: options.socket, json: json)
+        let code = GnetctlActions.status(socket: try options.socket, json: json)
         if code != 0 { throw ExitCode(code) }
     }
 }
@@ -51,7 +65,7 @@ struct Reload: ParsableCommand {
     @OptionGroup var options: SocketOption
     @Flag(help: "Print the daemon's JSON answer.") var json = false
     func run() throws {
-        let code = GnetctlActions.reload(socket: options.socket, json: json)
+        let code = GnetctlActions.reload(socket: try options.socket, json: json)
         if code != 0 { throw ExitCode(code) }
     }
 }
@@ -61,7 +75,7 @@ struct Stop: ParsableCommand {
     @OptionGroup var options: SocketOption
     @Flag(help: "Print the daemon's JSON answer.") var json = false
     func run() throws {
-        let code = GnetctlActions.stop(socket: options.socket, json: json)
+        let code = GnetctlActions.stop(socket: try options.socket, json: json)
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -47,6 +47,26 @@ public enum ConfigLoader {
         return try parse(text, file: path, kinds: kinds, defaultControlSocket: defaultControlSocket)
     }
 
+    /// The `control.socket` a daemon's configuration file names, read without decoding its
+    /// services (gnetctl does not know every daemon's service kinds).
+    public static func controlSocket(inFile path: String) throws(ConfigError) -> String {
+        let bytes: [UInt8]
+        do { bytes = try ProcFS.readBytes(path, limit: 4 << 20) } catch {
+            throw ConfigError(file: path, line: nil, column: nil, path: "", message: "cannot \(error.call): \(error.message)")
+        }
+        let node: Node?
+        do { node = try Yams.compose(yaml: String(decoding: bytes, as: UTF8.self)) } catch let e as YamlError {
+            throw yamlError(e, file: path)
+        } catch {
+            throw ConfigError(file: path, line: nil, column: nil, path: "", message: "\(error)")
+        }
+        guard case .mapping(let top)? = node, case .mapping(let control)? = top["control"], let socket = control["socket"]?.string else {
+            throw ConfigError(file: path, line: nil, column: nil, path: "control.socket",
+                              message: "not set: the daemon uses its own default; name the socket with -s")
+        }
+        return socket
+    }
+
     /// Parses configuration text; `file` names it in errors.
     public static func parse(_ text: String, file: String = "<inline>", kinds: [ServiceKind] = Daemon.builtInServices,
                              defaultControlSocket: String = DaemonIdentity.gnetd.controlSocket) throws(ConfigError) -> DaemonConfig {

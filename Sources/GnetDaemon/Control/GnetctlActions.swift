@@ -27,7 +27,7 @@ public enum GnetctlActions {
             let services = (answer["services"] as? [[String: Any]] ?? []).map { s in
                 "  \(s["name"] ?? "?") (\(s["protocol"] ?? "?")): \((s["listen"] as? [String] ?? []).joined(separator: ", "))"
             }
-            print("gnetd \(answer["version"] ?? "?") (pid \(answer["pid"] ?? "?")): \(answer["state"] ?? "?"), generation \(answer["generation"] ?? "?"), \(answer["workers"] ?? "?") workers")
+            print("\(answer["name"] ?? "gnetd") \(answer["version"] ?? "?") (pid \(answer["pid"] ?? "?")): \(answer["state"] ?? "?"), generation \(answer["generation"] ?? "?"), \(answer["workers"] ?? "?") workers")
             print("config: \(answer["config"] ?? "?")")
             print(services.joined(separator: "\n"))
         }
@@ -69,7 +69,7 @@ public enum GnetctlActions {
     /// A table a person reads at a glance: one row per worker, then the totals.
     static func statsTable(_ answer: [String: Any]) -> String {
         let sup = answer["supervisor"] as? [String: Any] ?? [:]
-        var out = "gnetd \(sup["version"] ?? "?") pid \(sup["pid"] ?? "?")  generation \(sup["generation"] ?? "?")  up \(sup["uptime_s"] ?? "?")s  "
+        var out = "\(sup["name"] ?? "gnetd") \(sup["version"] ?? "?") pid \(sup["pid"] ?? "?")  generation \(sup["generation"] ?? "?")  up \(sup["uptime_s"] ?? "?")s  "
         out += "reloads \(sup["reloads_ok"] ?? 0) ok / \(sup["reloads_failed"] ?? 0) failed  respawns \(sup["respawns"] ?? 0)\n"
         if let e = sup["last_error"] as? String { out += "last error: \(e)\n" }
         let header = ["worker", "pid", "gen", "state", "active", "accepted", "closed", "rejected", "bytes in", "bytes out", "errors"]
@@ -89,6 +89,13 @@ public enum GnetctlActions {
                 i < 4 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                       : String(repeating: " ", count: widths[i] - cell.count) + cell
             }.joined(separator: "  ") + "\n"
+        }
+        // Each service's counters, over every worker (those that have exited included).
+        let services = t["services"] as? [String: [String: Any]] ?? [:]
+        for name in services.keys.sorted() {
+            let counters = services[name] ?? [:]
+            guard !counters.isEmpty else { continue }
+            out += "service \(name): " + counters.keys.sorted().map { "\($0) \(counters[$0] ?? 0)" }.joined(separator: "  ") + "\n"
         }
         return String(out.dropLast())
     }
