@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "gnet-c-http", targets: ["gnet-c-http"]),
         .executable(name: "gnetd", targets: ["gnetd"]),
         .executable(name: "gnetctl", targets: ["gnetctl"]),
+        .executable(name: "gnet-resp", targets: ["gnet-resp"]),
         .library(name: "GnetDaemon", targets: ["GnetDaemon"]),
     ],
     dependencies: [
@@ -47,6 +48,8 @@ let package = Package(
         ),
         .executableTarget(name: "gnetd", dependencies: ["GnetDaemon", "GnetctlCommand"]),
         .executableTarget(name: "gnetctl", dependencies: ["GnetctlCommand"]),
+        // A Redis-protocol server on GnetDaemon's public API: the worked example of a daemon of one's own.
+        .executableTarget(name: "gnet-resp", dependencies: ["GnetDaemon", "Gnet"]),
         // Spawning and watching child processes (posix_spawn with a clean signal state, /proc).
         .target(name: "GnetProcess", dependencies: ["Gnet", "CGnetLinux"]),
         // Counts heap allocations per thread by interposing malloc; linked only into tests and the bench.

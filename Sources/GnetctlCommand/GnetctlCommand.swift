@@ -87,13 +87,13 @@ public enum GnetctlMain {
     /// Parses `arguments` (without the program name), runs the command and exits with its code.
     public static func run(_ arguments: [String]) -> Never {
         var arguments = arguments
-        // `gnetctl -s PATH stats` and `gnetctl stats -s PATH` both work: a leading socket option
-        // is moved behind the subcommand before parsing.
-        if arguments.count >= 3, ["-s", "--socket"].contains(arguments[0]) {
+        // `gnetctl -s PATH stats` and `gnetctl stats -s PATH` both work (and so with -c): a
+        // leading socket or config option is moved behind the subcommand before parsing.
+        if arguments.count >= 3, ["-s", "--socket", "-c", "--config"].contains(arguments[0]) {
             let option = Array(arguments[0...1])
             arguments.removeFirst(2)
             arguments.insert(contentsOf: option, at: 1)
-        } else if let first = arguments.first, first.hasPrefix("--socket=") {
+        } else if let first = arguments.first, first.hasPrefix("--socket=") || first.hasPrefix("--config=") {
             arguments.removeFirst()
             arguments.insert(first, at: min(1, arguments.count))
         }
