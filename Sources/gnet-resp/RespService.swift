@@ -17,14 +17,14 @@ struct RespSettings: ServiceSettings {
 
     func validate() throws(SettingsError) {
         if let v = maxValueSize?.bytes, !(1...Self.ceiling).contains(v) {
-            throw SettingsError(["max_value_size"], "must be 1 to 512MiB, not \(v)")
+            throw SettingsError(["max_value_size"], "must be 1 to 512MiB, not \(ConfigSize(bytes: v))")
         }
     }
 }
 
 /// A Redis-protocol (RESP2) server: commands as arrays of bulk strings or inline, pipelined,
 /// answered in order; `PING`, `ECHO`, `GET`, `SET` (`EX`/`PX`/`NX`/`XX`), `DEL`, `EXISTS`,
-/// `INCR`/`DECR`/`INCRBY`/`DECRBY`, `MGET`/`MSET`, `EXPIRE`/`PEXPIRE`/`TTL`/`PTTL`, `DBSIZE`,
+/// `INCR`/`DECR`/`INCRBY`/`DECRBY`, `MGET`/`MSET`, `EXPIRE`/`PEXPIRE`/`TTL`/`PTTL`/`PERSIST`, `DBSIZE`,
 /// `FLUSHDB`, `COMMAND`, `CONFIG GET`, `SELECT 0`, `QUIT`, with Redis's own error texts.
 ///
 /// One keyspace per worker: keys are not shared between workers (as with separate Redis
@@ -106,7 +106,10 @@ final class RespService: EventHandler {
                 pos = end
                 if argCount > 0 {
                     commands.add()
-                    if !execute(c, p) {  // QUIT
+                    if !execute(c, p) {  // QUIT: its +OK, and everything before it, go out first
+                        c.discard(pos)
+                        pos = 0
+                        flush(c)
                         c.close()
                         return .none
                     }
@@ -313,6 +316,15 @@ final class RespService: EventHandler {
             guard e.pointee.expiresAt != 0 else { replies.integer(-1); break }
             let left = e.pointee.expiresAt - now
             replies.integer(ms ? left : (left + 500) / 1000)
+        case (7, UInt8(ascii: "p")) where argIs(p, 0, "persist"):
+            guard arity(p, 2, "persist") else { break }
+            let (k, kn) = arg(p, 1)
+            if let e = keys.find(k, kn, now: now), e.pointee.expiresAt != 0 {
+                keys.setExpiry(e, 0)
+                replies.integer(1)
+            } else {
+                replies.integer(0)
+            }
         case (6, UInt8(ascii: "d")) where argIs(p, 0, "dbsize"):
             if arity(p, 1, "dbsize") { replies.integer(Int64(keys.count)) }
         case (7, UInt8(ascii: "f")) where argIs(p, 0, "flushdb"), (8, UInt8(ascii: "f")) where argIs(p, 0, "flushall"):

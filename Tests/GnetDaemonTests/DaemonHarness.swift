@@ -84,12 +84,13 @@ final class DaemonHarness {
     /// `waitReady: false` the caller waits for READY=1 itself.
     /// With `captureLog`, gnetd's standard error goes to a file that `log()` reads.
     @discardableResult
-    func start(prefix: [String] = [], waitReady: Bool = true, environment extra: [String] = [], captureLog: Bool = false) throws -> Double {
+    func start(prefix: [String] = [], waitReady: Bool = true, environment extra: [String] = [], captureLog: Bool = false,
+               program: String = "gnetd") throws -> Double {
         var env = ChildProcess.inheritedEnvironment().filter { !$0.hasPrefix("NOTIFY_SOCKET=") && !$0.hasPrefix("LISTEN_") && !$0.hasPrefix("WATCHDOG_") }
         env.append("NOTIFY_SOCKET=\(dir)/notify.sock")
         env += extra
         let begin = gnet_monotonic_ns()
-        process = try ChildProcess(prefix + [Self.binDir + "/gnetd", "--config", configPath], environment: env,
+        process = try ChildProcess(prefix + [Self.binDir + "/" + program, "--config", configPath], environment: env,
                                    stderrPath: captureLog ? dir + "/stderr.log" : nil)
         if !waitReady { return 0 }
         guard waitFor(notification: "READY=1", timeout: 30) != nil else { throw TestError("gnetd sent no READY=1") }
