@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds Tests/fixtures/custom-daemon — a package of its own that depends on this one by path
+# and writes a daemon ("greeter", service kind "greet") with public API alone — and runs it
+# once: start on a configuration with its own setting, one request, its counter in
+# `gnetctl stats`, a bad setting refused by --check with its location, stop. The daemon is
+# stopped by PID whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+swift build --package-path Tests/fixtures/custom-daemon --scratch-path .build-fixture >/dev/null
+swift build --product gnetctl >/dev/null
+bin=$(swift build --package-path Tests/fixtures/custom-daemon --scratch-path .build-fixture --show-bin-path)/greeter
+gnetctl=$(swift build --show-bin-path)/gnetctl
+work=$(mktemp -d /tmp/gnet-fixture-XXXXXX)
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+fail() { echo "fixture: $*" >&2; exit 1; }
+
+cat > "$work/greeter.yaml" <<YAML
+workers: 1
+control: { socket: $work/control.sock }
+services:
+  - name: hi
+    protocol: greet
+    listen: ["tcp://127.0.0.1:0"]
+    greeting: bonjour
+YAML
+"$bin" --check --config "$work/greeter.yaml" >/dev/null || fail "--check refused a good configuration"
+sed 's/greeting: bonjour/greeting: ""/' "$work/greeter.yaml" > "$work/bad.yaml"
+if "$bin" --check --config "$work/bad.yaml" 2> "$work/check.err"; then fail "--check accepted an empty greeting"; fi
+grep -q "bad.yaml:7:15: services\[0\].greeting: one non-empty line" "$work/check.err" || fail "no location in: $(cat "$work/check.err")"
+"$bin" --config "$work/greeter.yaml" 2> "$work/greeter.err" & pid=$!
+port=""
+for _ in $(seq 100); do
+    port=$("$gnetctl" -c "$work/greeter.yaml" status --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['services'][0]['listen'][0].rsplit(':',1)[1])" 2>/dev/null || true)
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || fail "greeter did not start: $(cat "$work/greeter.err")"
+answer=$(python3 -c "
+import socket; s=socket.create_connection(('127.0.0.1', $port)); s.sendall(b'world\n'); print(s.recv(100).decode().strip())")
+[ "$answer" = "bonjour, world" ] || fail "answer: $answer"
+stats=$("$gnetctl" -c "$work/greeter.yaml" stats)
+echo "$stats" | grep -q "^greeter 1.0 pid $pid" || fail "stats does not name the daemon: $stats"
+echo "$stats" | grep -q "service hi: greetings 1" || fail "no counter in stats: $stats"
+"$gnetctl" -c "$work/greeter.yaml" stop >/dev/null || fail "gnetctl stop"
+wait "$pid" || fail "greeter exited non-zero"
+pid=""
+echo "fixture: a daemon of its own (greeter, kind greet) built on the public API: started, answered, counted, checked, stopped"
