@@ -487,6 +487,7 @@ import Testing
         try h.write(config: "user: nobody\nservices:\n  - name: web\n    protocol: http\n    listen: [\"tcp://127.0.0.1:0\"]\n    routes:\n      - { path: /, root: \(locked)/www }\n", workers: 1)
         let answer = try h.request("reload", timeout: 60)
         #expect(answer["ok"] as? Bool == false)
+        #expect((answer["error"] as? String ?? "").contains("cannot open the file root \(locked)/www: Permission denied"), "the reload says why: \(answer)")
         #expect(eventually { h.log().contains("cannot open the file root \(locked)/www: Permission denied") }, "\(h.log().suffix(500))")
         #expect(try Self.get(address, "/").0 == 200, "the old generation serves on")
         #expect(h.stop() == 0)

@@ -186,6 +186,7 @@ final class Supervisor: EventHandler {
     }
 
     func workerReported(_ w: WorkerSlot, _ line: String) {
+        if line.hasPrefix("failed: ") { w.lastWords = String(line.dropFirst(8)) }
         guard line == "ready", !w.ready else { return }
         w.ready = true
         if starting, w.generation == generation, currentGenerationReady {
@@ -243,8 +244,18 @@ final class Supervisor: EventHandler {
             for s in serviceCounters(w) { for (name, v) in s.values { retired.services[s.service, default: [:]][name, default: 0] &+= v } }
             page.setState(w.statsSlot, .exited)
             page.release(w.statsSlot)
-            if let channel = w.channel { loop.conn(channel)?.close() }
-            let how = describeExit(status)
+            if let channel = w.channel, let c = loop.conn(channel) {
+                // Its last words may still be in the channel (the exit can be seen first).
+                _ = onTraffic(c)
+                var chunk = [UInt8](repeating: 0, count: 2048)
+                let n = recv(c.fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
+                if n > 0, let text = String(validating: chunk[0..<n], as: UTF8.self) {
+                    for line in text.split(separator: "\n") { workerReported(w, String(line)) }
+                }
+                c.close()
+            }
+            var how = describeExit(status)
+            if let words = w.lastWords { how += " (\(words))" }
             if w.stalled {
                 log.info("stalled worker \(w.index) of generation \(w.generation) (pid \(pid)) \(how)")
             } else if w.retiring {

@@ -26,6 +26,8 @@ final class WorkerSlot {
     var progressAt: Int64 = 0
     /// Found making no progress and killed.
     var stalled = false
+    /// Why it could not start, as it said on its channel before exiting.
+    var lastWords: String?
     /// Its services' counters in its stats slot: service, kind, counter names, first index.
     var counterLayout: [(service: String, kind: String, names: [String], offset: Int)] = []
 
