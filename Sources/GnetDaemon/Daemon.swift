@@ -10,6 +10,7 @@ import Logging
 public struct DaemonIdentity: Sendable {
     /// The program's name, e.g. `gnet-resp`.
     public var name: String
+    /// Its version, printed by `--version` and reported by `gnetctl status`.
     public var version: String
     /// The configuration file read when `--config` is not given (if it exists).
     public var configPath: String
@@ -19,6 +20,7 @@ public struct DaemonIdentity: Sendable {
     /// a file is required.
     public var builtInConfig: String?
 
+    /// An identity; `builtInConfig` is the configuration run without a file (nil: a file is required).
     public init(name: String, version: String, config: String, controlSocket: String, builtInConfig: String? = nil) {
         self.name = name; self.version = version; configPath = config; self.controlSocket = controlSocket
         self.builtInConfig = builtInConfig

@@ -57,6 +57,7 @@ extension Daemon {
 
 /// `echo`: `write: sync | async`.
 public struct EchoSettings: ServiceSettings {
+    /// `sync` (default) or `async` writes.
     public var write: EchoService.WriteMode?
 }
 
@@ -64,7 +65,9 @@ extension EchoService.WriteMode: Decodable {}
 
 /// `push`: `interval` and `message` (one line; the newline is added).
 public struct PushSettings: ServiceSettings {
+    /// How often the line goes out (default 1s).
     public var interval: ConfigDuration?
+    /// The line (default `heartbeat`).
     public var message: String?
 
     public func validate() throws(SettingsError) {
@@ -77,6 +80,7 @@ public struct PushSettings: ServiceSettings {
 
 /// `framed`: the codec whose frames are echoed.
 public struct FramedSettings: ServiceSettings {
+    /// The codec that finds the frames and encodes the echo.
     public var codec: CodecConfig
 
     public func validate() throws(SettingsError) {
@@ -96,14 +100,23 @@ public struct FramedSettings: ServiceSettings {
 public struct CodecConfig: Decodable, Equatable, Hashable, Sendable {
     /// `line`, `delimiter`, `fixed-length` or `length-field`.
     public var type: String
+    /// `delimiter`: the byte value that ends a frame.
     public var delimiter: Int?
+    /// `fixed-length`: bytes per frame.
     public var frameLength: Int?
+    /// `length-field`: where the length field starts.
     public var lengthFieldOffset: Int?
+    /// `length-field`: its size, 1, 2, 3, 4 or 8 bytes.
     public var lengthFieldLength: Int?
+    /// `length-field`: added to the field to give the bytes after it.
     public var lengthAdjustment: Int?
+    /// `length-field`: bytes removed from each frame before it is handled.
     public var initialBytesToStrip: Int?
+    /// `length-field`: `big` (default) or `little`.
     public var byteOrder: String?
+    /// `length-field`: the length counts the field itself.
     public var lengthIncludesLengthField: Bool?
+    /// Longer frames close the connection (default 16MiB).
     public var maxFrameLength: ConfigSize?
 
     enum CodingKeys: String, CodingKey {
@@ -142,12 +155,19 @@ public struct CodecConfig: Decodable, Equatable, Hashable, Sendable {
 
 /// `http`: routes, timeouts, the body limit, the access log.
 public struct HTTPSettings: ServiceSettings {
+    /// The routes, at least one.
     public var routes: [RouteConfig]
+    /// A request head must arrive within this.
     public var headerTimeout: ConfigDuration?
+    /// Idle kept-alive connections close after this.
     public var keepaliveTimeout: ConfigDuration?
+    /// A client that takes no bytes of a waiting response for this long is let go.
     public var sendTimeout: ConfigDuration?
+    /// How long a small file is answered from memory before it is looked at again.
     public var fileCacheValid: ConfigDuration?
+    /// Larger request bodies get 413.
     public var maxBodySize: ConfigSize?
+    /// The access log file (absent: none).
     public var accessLog: String?
 
     enum CodingKeys: String, CodingKey {
@@ -200,10 +220,15 @@ public struct HTTPSettings: ServiceSettings {
 /// An http route: `path` is a prefix, the longest match wins; a fixed response (`body`,
 /// `status`, `content_type`) or the files under `root`.
 public struct RouteConfig: Decodable, Equatable, Hashable, Sendable {
+    /// The path prefix the route answers.
     public var path: String
+    /// A fixed response's body.
     public var body: String?
+    /// A fixed response's status (default 200).
     public var status: Int?
+    /// A fixed response's `Content-Type` (default `text/plain`).
     public var contentType: String?
+    /// Serve the files under this directory instead.
     public var root: String?
 
     enum CodingKeys: String, CodingKey {

@@ -102,8 +102,9 @@ enum ServiceKindError: Error, CustomStringConvertible {
 public final class ServiceContext {
     /// The service's name in the configuration.
     public let serviceName: String
-    /// This worker's position in its generation (0 ..< workers) and its generation.
+    /// This worker's position in its generation (0 ..< workers).
     public let workerIndex: Int
+    /// This worker's generation (one per start or reload).
     public let generation: Int
     /// Where to write what cannot be answered to a client (standard error, with the daemon's name).
     public let logger: any GnetLogger
