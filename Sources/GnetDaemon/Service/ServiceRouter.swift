@@ -36,21 +36,21 @@ final class ServiceRouter: EventHandler, DrainingService {
         return g >= 0 && g < handlers.count ? handlers[g] : other
     }
 
-    public func onBoot(_ engine: Engine) -> Action {
+    func onBoot(_ engine: Engine) -> Action {
         var result = Action.none
         for h in handlers + (other.map { [$0] } ?? []) where h.onBoot(engine) == .shutdown { result = .shutdown }
         return result
     }
-    public func onOpen(_ c: Conn) -> Action { owner(c)?.onOpen(c) ?? .none }
-    public func onTraffic(_ c: Conn) -> Action { owner(c)?.onTraffic(c) ?? .none }
-    public func onWritable(_ c: Conn) -> Action { owner(c)?.onWritable(c) ?? .none }
-    public func onClose(_ c: Conn, error: GnetError?) -> Action { owner(c)?.onClose(c, error: error) ?? .none }
-    public func onTick() -> (delay: Duration, action: Action) { ticker?.onTick() ?? (.seconds(3600), .none) }
+    func onOpen(_ c: Conn) -> Action { owner(c)?.onOpen(c) ?? .none }
+    func onTraffic(_ c: Conn) -> Action { owner(c)?.onTraffic(c) ?? .none }
+    func onWritable(_ c: Conn) -> Action { owner(c)?.onWritable(c) ?? .none }
+    func onClose(_ c: Conn, error: GnetError?) -> Action { owner(c)?.onClose(c, error: error) ?? .none }
+    func onTick() -> (delay: Duration, action: Action) { ticker?.onTick() ?? (.seconds(3600), .none) }
     /// Tells every service that drains (`DrainingService`) that draining has begun.
-    public func beginDraining(_ loop: EventLoop) {
+    func beginDraining(_ loop: EventLoop) {
         for h in handlers { (h as? DrainingService)?.beginDraining(loop) }
     }
-    public func onShutdown(_ engine: Engine) {
+    func onShutdown(_ engine: Engine) {
         for h in handlers { h.onShutdown(engine) }
         other?.onShutdown(engine)
     }
