@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds Tests/fixtures/custom-daemon — a package of its own that depends on this one by path
 # and writes a daemon ("greeter", service kind "greet") with public API alone — and runs it
-# once: start on a configuration with its own setting, one request, its counter in
-# `gnetctl stats`, a bad setting refused by --check with its location, stop. The daemon is
-# stopped by PID whatever happens.
+# once: a bad setting refused by --check with its location, start on a configuration with its
+# own setting, one request, its counter in `gnetctl stats`, a reload to a new setting (and a
+# refused one), stop. The daemon is stopped by PID whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -43,7 +43,16 @@ import socket; s=socket.create_connection(('127.0.0.1', $port)); s.sendall(b'wor
 stats=$("$gnetctl" -c "$work/greeter.yaml" stats)
 echo "$stats" | grep -q "^greeter 1.0 pid $pid" || fail "stats does not name the daemon: $stats"
 echo "$stats" | grep -q "service hi: greetings 1" || fail "no counter in stats: $stats"
+# A reload brings the new setting to a new generation of workers; a bad one changes nothing.
+sed -i 's/greeting: bonjour/greeting: salut/' "$work/greeter.yaml"
+"$gnetctl" -c "$work/greeter.yaml" reload >/dev/null || fail "gnetctl reload"
+answer=$(python3 -c "
+import socket; s=socket.create_connection(('127.0.0.1', $port)); s.sendall(b'monde\n'); print(s.recv(100).decode().strip())")
+[ "$answer" = "salut, monde" ] || fail "answer after the reload: $answer"
+sed -i 's/greeting: salut/greeting: ""/' "$work/greeter.yaml"
+if "$gnetctl" -c "$work/greeter.yaml" reload 2> "$work/reload.err"; then fail "a reload with an empty greeting was accepted"; fi
+grep -q "greeting: one non-empty line" "$work/reload.err" || fail "the refused reload does not say why: $(cat "$work/reload.err")"
 "$gnetctl" -c "$work/greeter.yaml" stop >/dev/null || fail "gnetctl stop"
 wait "$pid" || fail "greeter exited non-zero"
 pid=""
-echo "fixture: a daemon of its own (greeter, kind greet) built on the public API: started, answered, counted, checked, stopped"
+echo "fixture: a daemon of its own (greeter, kind greet) built on the public API: checked, started, answered, counted, reloaded (and a bad reload refused), stopped"
