@@ -497,7 +497,9 @@ import Testing
         let h = try DaemonHarness(config: "")
         try h.write(config: echoConfig(h), workers: 1)
         try h.start()
-        // 8 MiB of empty lines: linear work, not quadratic.
+        // 8 MiB of empty lines: linear work, not quadratic (trimming an array from the front per
+        // line, as once done, costs hours here; the bound leaves room for a debug build on a
+        // busy machine).
         let cpuBefore = ProcFS.cpuNanoseconds(h.pid)
         let lines = try EchoClient(try NetworkAddress(parsing: "unix://" + h.controlPath), timeout: 10)
         let empty = [UInt8](repeating: 10, count: 8 << 20)
@@ -511,7 +513,7 @@ import Testing
         let stats = try ControlClient.send(socket: h.controlPath, raw: "{\"command\": \"stats\"}\n", timeout: 10)
         #expect(stats.contains("\"ok\":true"))
         let cpu = Double(ProcFS.cpuNanoseconds(h.pid) - cpuBefore) / 1e9
-        #expect(cpu < 1.0, "8 MiB of empty lines cost the supervisor \(cpu) CPU-s")
+        #expect(cpu < 3.0, "8 MiB of empty lines cost the supervisor \(cpu) CPU-s")
         lines.close()
 
         // 256 silent clients of another user fill the control socket; root still gets in, and

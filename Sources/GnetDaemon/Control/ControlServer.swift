@@ -46,7 +46,6 @@ extension Supervisor {
                 c.wake()
                 return false
             }
-            if line.isEmpty || (line.count == 1 && line[0] == 13) { return true }
             answer(c, line)
             answered += 1
             return c.isOpen

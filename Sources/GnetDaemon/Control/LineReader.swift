@@ -19,13 +19,22 @@ enum LineReader {
         case tooLong
     }
 
-    /// Calls `body` with each complete line buffered on `c`, without its `\n` (a `\r` before
-    /// it is kept), consuming each line after `body` returns. `body` returns false to stop.
+    /// Calls `body` with each complete, non-blank line buffered on `c`, without its `\n` (a `\r`
+    /// before it is kept), consuming each line after `body` returns. `body` returns false to stop.
+    /// Blank lines (`\n` or `\r\n` alone) are consumed without a call, a byte or two at a time.
     static func forEachLine(_ c: Conn, limit: Int, _ body: (UnsafeRawBufferPointer) -> Bool) -> Outcome {
         guard c.inboundBuffered > 0, let view = try? c.peek(), let base = view.baseAddress else { return .waiting }
         var offset = 0
         defer { c.discard(offset) }
         while offset < view.count {
+            if view[offset] == UInt8(ascii: "\n") {
+                offset += 1
+                continue
+            }
+            if view[offset] == UInt8(ascii: "\r"), offset + 1 < view.count, view[offset + 1] == UInt8(ascii: "\n") {
+                offset += 2
+                continue
+            }
             let rest = view.count - offset
             guard let nl = memchr(base + offset, 0x0A, min(rest, limit + 1)) else {
                 return rest > limit ? .tooLong : .waiting
