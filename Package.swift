@@ -49,7 +49,9 @@ let package = Package(
         .executableTarget(name: "gnetd", dependencies: ["GnetDaemon", "GnetctlCommand"]),
         .executableTarget(name: "gnetctl", dependencies: ["GnetctlCommand"]),
         // A Redis-protocol server on GnetDaemon's public API: the worked example of a daemon of one's own.
-        .executableTarget(name: "gnet-resp", dependencies: ["GnetDaemon", "Gnet"]),
+        .target(name: "GnetResp", dependencies: ["GnetDaemon", "Gnet"]),
+        // Its executable: Daemon.main with the resp kind and gnetd's own.
+        .executableTarget(name: "gnet-resp", dependencies: ["GnetResp", "GnetDaemon"]),
         // Spawning and watching child processes (posix_spawn with a clean signal state, /proc).
         .target(name: "GnetProcess", dependencies: ["Gnet", "CGnetLinux"]),
         // Counts heap allocations per thread by interposing malloc; linked only into tests and the bench.
@@ -70,7 +72,7 @@ let package = Package(
         // The physical reference for HTTP: a minimal plain-C keep-alive/pipelining responder.
         .executableTarget(name: "gnet-c-http"),
         .testTarget(name: "GnetTests", dependencies: ["Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),
-        .testTarget(name: "GnetDaemonTests", dependencies: ["GnetDaemon", "GnetServices", "Gnet", "GnetProcess", "CGnetLinux"]),
+        .testTarget(name: "GnetDaemonTests", dependencies: ["GnetDaemon", "GnetServices", "GnetResp", "Gnet", "GnetProcess", "CGnetLinux", "CMallocCounter"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -38,7 +38,9 @@ struct TimerQueue {
     var isEmpty: Bool { heap.isEmpty }
     var count: Int { heap.count }
     /// The earliest deadline, if any.
-    var nextDeadline: Int64? { heap.first?.deadline }
+    /// (`heap[0]`, not `heap.first`: unspecialized in a debug build, `first` copies the entry
+    /// through a heap-allocated temporary on every turn of the loop.)
+    var nextDeadline: Int64? { heap.isEmpty ? nil : heap[0].deadline }
 
     mutating func schedule(at deadline: Int64, _ event: TimerEvent) {
         sequence &+= 1
@@ -54,7 +56,8 @@ struct TimerQueue {
 
     /// Removes and returns the earliest event if it is due at `now`.
     mutating func popDue(now: Int64) -> TimerEvent? {
-        guard let first = heap.first, first.deadline <= now else { return nil }
+        guard !heap.isEmpty, heap[0].deadline <= now else { return nil }
+        let first = heap[0]
         let last = heap.removeLast()
         if heap.isEmpty { return first.event }
         heap[0] = last

@@ -48,6 +48,9 @@ final class RespService: EventHandler {
     private var mayBeFull = false
     /// Monotonic ms, taken once per read.
     private var now: Int64 = 0
+    /// The expiry sweep's loop and its one timer closure.
+    private weak var loop: EventLoop?
+    private var sweeper: (() -> Void)?
 
     init(settings: RespSettings, context: ServiceContext) {
         maxValue = settings.maxValueSize?.bytes ?? RespSettings.defaultMaxValue
@@ -66,18 +69,22 @@ final class RespService: EventHandler {
     }
 
     func onBoot(_ engine: Engine) -> Action {
-        // Redis's active expiry: every 100 ms, look at part of the table for expired keys.
-        let loop = engine.eventLoop
-        func sweep() {
-            let removed = keys.sweep(now: monotonicMillis(), budget: 256)
-            if removed > 0 {
-                expired.add(UInt64(removed))
-                keyCount.set(UInt64(keys.count))
-            }
-            loop.schedule(after: .milliseconds(100)) { sweep() }
-        }
-        loop.schedule(after: .milliseconds(100)) { sweep() }
+        // Redis's active expiry: every 100 ms, look at part of the table for expired keys. The
+        // closure is made once and re-armed as it is: a timer re-armed costs no allocation.
+        loop = engine.eventLoop
+        let sweeper = { [unowned self] in self.sweep() }
+        self.sweeper = sweeper
+        engine.eventLoop.schedule(after: .milliseconds(100), sweeper)
         return .none
+    }
+
+    private func sweep() {
+        let removed = keys.sweep(now: monotonicMillis(), budget: 256)
+        if removed > 0 {
+            expired.add(UInt64(removed))
+            keyCount.set(UInt64(keys.count))
+        }
+        if let loop, let sweeper { loop.schedule(after: .milliseconds(100), sweeper) }
     }
 
     // MARK: reading
