@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CGnetLinux
 import CMallocCounter
 import Gnet
 @testable import GnetDaemon

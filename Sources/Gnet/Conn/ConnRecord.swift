@@ -90,6 +90,11 @@ struct ConnRecord {
     var listener: Int = -1
     /// The listener's group (-1 for dialled/enrolled connections).
     var group: Int = -1
+    /// Reading is paused because the unconsumed input reached `inboundCap`; the handler gets
+    /// turns with what it has until it is below.
+    var inboundFull = false
+    /// Most unconsumed input bytes (0 = no limit).
+    var inboundCap = 0
     /// Outbound soft cap and idle timeout (ns, 0 = none) for this connection.
     var writeCap: Int = 65536
     var idleNanos: Int64 = 0

@@ -31,7 +31,7 @@ extension EventLoop {
             }
         }
         if events & Interest.readable != 0 || bad {
-            if r.pointee.readPaused || r.pointee.phase == .closing || r.pointee.peerClosed {
+            if r.pointee.readPaused || r.pointee.inboundFull || r.pointee.phase == .closing || r.pointee.peerClosed {
                 // Not reading now; a hang-up still has to end the connection.
                 if bad && !(events & Interest.readable != 0) { finishClose(r, reason: .endOfStream) }
                 return
@@ -48,9 +48,21 @@ extension EventLoop {
         let generation = r.pointee.generation
         var total = 0
         repeat {
+            // Never past the input limit: at most the room left under it.
+            var want = readCapacity
+            if r.pointee.inboundCap > 0 {
+                want = min(want, r.pointee.inboundCap - r.inboundBuffered)
+                if want <= 0 {
+                    // At the limit already (a turn of the handler is due): wait for it.
+                    r.pointee.inboundFull = true
+                    updateInterest(r)
+                    schedule(r, read: false)
+                    return
+                }
+            }
             let result: IOResult<Int>
             do throws(SystemError) {
-                result = try Sys.read(fd, readBuffer, readCapacity)
+                result = try Sys.read(fd, readBuffer, want)
             } catch {
                 gnet_counter_add(&counters.pointee.errors, 1)
                 finishClose(r, reason: .system(error))
@@ -81,7 +93,7 @@ extension EventLoop {
                 deliverTraffic(r)
             }
             guard r.pointee.generation == generation, r.pointee.phase == .open,
-                  !r.pointee.readPaused, r.pointee.edgeTriggered else { return }
+                  !r.pointee.readPaused, !r.pointee.inboundFull, r.pointee.edgeTriggered else { return }
         } while options.edgeTriggeredChunk <= 0 || total < options.edgeTriggeredChunk
         schedule(r, read: true)
     }
@@ -313,7 +325,7 @@ extension EventLoop {
     func updateInterest(_ r: UnsafeMutablePointer<ConnRecord>) {
         if r.pointee.edgeTriggered { return }
         var want: UInt32 = 0
-        if !r.pointee.readPaused && !r.pointee.peerClosed && r.pointee.phase == .open { want |= Interest.readable }
+        if !r.pointee.readPaused && !r.pointee.inboundFull && !r.pointee.peerClosed && r.pointee.phase == .open { want |= Interest.readable }
         if !r.pointee.outbound.isEmpty || r.pointee.wantWritable { want |= Interest.writable }
         if want == r.pointee.interest { return }
         do throws(SystemError) {
@@ -391,6 +403,7 @@ extension EventLoop {
         r.pointee.phase = .free
         r.pointee.interest = 0
         r.pointee.readPaused = false
+        r.pointee.inboundFull = false
         r.pointee.scheduled = false
         r.pointee.readPending = false
         r.pointee.resumeTraffic = false

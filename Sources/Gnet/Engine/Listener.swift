@@ -12,9 +12,13 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var idleTimeout: Duration?
     /// Most connections of this listener group one loop holds; 0 = no limit.
     public var maxConnections: Int
+    /// Most unconsumed input bytes per connection (as `Options.maxInboundBuffered`); 0 = no limit.
+    public var maxInboundBuffered: Int
 
-    public init(writeBufferCap: Int = 0, idleTimeout: Duration? = nil, maxConnections: Int = 0) {
+    /// Limits for one listener group; zero values as documented per field.
+    public init(writeBufferCap: Int = 0, idleTimeout: Duration? = nil, maxConnections: Int = 0, maxInboundBuffered: Int = 0) {
         self.writeBufferCap = writeBufferCap; self.idleTimeout = idleTimeout; self.maxConnections = maxConnections
+        self.maxInboundBuffered = maxInboundBuffered
     }
 }
 

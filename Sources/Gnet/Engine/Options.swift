@@ -33,6 +33,13 @@ public struct Options: Sendable {
     /// write throws `.outboundBufferFull`, the loop stops reading that connection, and once the
     /// buffer has drained to half the handler gets `onWritable`.
     public var writeBufferCap = 0
+    /// Most bytes a stream connection may hold unconsumed (the bytes `peek` sees); 0 = no
+    /// limit. Reads never take it past the limit. At the limit, a handler that consumed some of
+    /// its input in that callback gets another `onTraffic` with what is left, and reading
+    /// resumes once it is below the limit; a handler that consumed nothing sees the connection
+    /// closed with `.inboundBufferFull`. A handler that stops consuming because its output is
+    /// full (`outboundIsFull`) is not closed: reading is paused by the output until it drains.
+    public var maxInboundBuffered = 0
     /// Fire `onTick` right after start and then after each delay it returns.
     public var ticker = false
     /// TCP keep-alive for accepted and dialled TCP connections; nil leaves the kernel default.

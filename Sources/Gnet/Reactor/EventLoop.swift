@@ -47,7 +47,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Open connections per listener group.
     @exclusivity(unchecked) var groupConnections: [Int] = []
     /// Per-group limits resolved from the listeners (normalised caps, ns timeouts).
-    @exclusivity(unchecked) var groupLimits: [(writeCap: Int, idleNanos: Int64, maxConnections: Int)] = []
+    @exclusivity(unchecked) var groupLimits: [(writeCap: Int, idleNanos: Int64, maxConnections: Int, inboundCap: Int)] = []
     /// Listeners stopped for good (draining): not re-armed after an accept pause.
     @exclusivity(unchecked) var acceptingStopped = false
     @exclusivity(unchecked) var loggedAcceptPause = false
@@ -94,11 +94,11 @@ public final class EventLoop: @unchecked Sendable {
         let groups = (listeners.map(\.group).max() ?? 0) + 1
         groupConnections = Array(repeating: 0, count: groups)
         groupLimits = Array(repeating: (Options.normalisedCap(options.writeBufferCap), options.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0,
-                                        options.maxConnections), count: groups)
+                                        options.maxConnections, max(0, options.maxInboundBuffered)), count: groups)
         for l in listeners where l.group >= 0 {
             if let limits = l.limits {
                 groupLimits[l.group] = (Options.normalisedCap(limits.writeBufferCap), limits.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0,
-                                        limits.maxConnections)
+                                        limits.maxConnections, max(0, limits.maxInboundBuffered))
             }
         }
         scheduled.reserveCapacity(256)
@@ -442,9 +442,11 @@ public final class EventLoop: @unchecked Sendable {
         if group >= 0 && group < groupLimits.count {
             r.pointee.writeCap = groupLimits[group].writeCap
             r.pointee.idleNanos = groupLimits[group].idleNanos
+            r.pointee.inboundCap = groupLimits[group].inboundCap
         } else {
             r.pointee.writeCap = writeCap
             r.pointee.idleNanos = idleNanos
+            r.pointee.inboundCap = max(0, options.maxInboundBuffered)
         }
         return r
     }
@@ -456,6 +458,7 @@ public final class EventLoop: @unchecked Sendable {
 
     @inline(__always)
     func deliverTraffic(_ r: UnsafeMutablePointer<ConnRecord>) {
+        let offered = r.inboundBuffered
         callbackDepth &+= 1
         let action = handler.onTraffic(conn(r))
         callbackDepth &-= 1
@@ -467,7 +470,35 @@ public final class EventLoop: @unchecked Sendable {
         }
         r.pointee.pendingStart = nil
         r.pointee.inbound.releaseIfEmpty(pool: pool)
+        if r.pointee.inboundCap > 0 { boundInput(r, offered: offered) }
         after(r, action)
+    }
+
+    /// The input limit, after a callback was offered `offered` bytes: at the limit, a handler
+    /// that consumed some gets another turn with the rest (reading paused), one that consumed
+    /// nothing is closed with `.inboundBufferFull` (unless its full output paused reading);
+    /// below it, paused reading resumes.
+    func boundInput(_ r: UnsafeMutablePointer<ConnRecord>, offered: Int) {
+        guard r.pointee.phase == .open, !r.pointee.closeRequested else { return }
+        let left = r.inboundBuffered
+        if left < r.pointee.inboundCap {
+            if r.pointee.inboundFull {
+                r.pointee.inboundFull = false
+                updateInterest(r)
+                schedule(r, read: true)  // edge-triggered sockets get no new edge for old bytes
+            }
+            return
+        }
+        if left >= offered && !r.pointee.readPaused {
+            gnet_counter_add(&counters.pointee.errors, 1)
+            requestClose(r, reason: .inboundBufferFull)
+            return
+        }
+        if !r.pointee.inboundFull {
+            r.pointee.inboundFull = true
+            updateInterest(r)
+        }
+        if !r.pointee.readPaused { schedule(r, read: false) }
     }
 
     /// Applies a callback's action and any closes it requested.

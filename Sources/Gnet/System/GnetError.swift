@@ -34,6 +34,9 @@ public enum GnetError: Error, Equatable, Sendable, CustomStringConvertible {
     /// `sendFile` found the file ending before the bytes it was asked to send (it was
     /// truncated while being sent, or the count was wrong); nothing was sent.
     case endOfFile
+    /// The connection's buffered input reached its limit (`Options.maxInboundBuffered`) and
+    /// the handler consumed nothing of it in that callback: the connection was closed.
+    case inboundBufferFull
 
     public var description: String {
         switch self {
@@ -53,6 +56,7 @@ public enum GnetError: Error, Equatable, Sendable, CustomStringConvertible {
         case .flushTimeout: return "outbound bytes not delivered before the close deadline"
         case .codec(let e): return "codec: \(e)"
         case .endOfFile: return "the file ended before the bytes asked for"
+        case .inboundBufferFull: return "inbound buffer full: the handler consumed nothing at the input limit"
         }
     }
 }

@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGnetLinux
+import Gnet
+import Testing
+
+/// `Options.maxInboundBuffered` and its per-listener form: reading never takes a connection past
+/// the limit; a handler that consumes gets turns until it is below; one that consumes nothing
+/// is closed with `.inboundBufferFull`; one whose output is full is left to the output's pause.
+@Suite struct InboundLimitTests {
+    /// Consumes at most `perTurn` bytes per callback (0: nothing, ever), asking for another turn
+    /// (`wake`) while bytes are left, and checks that they are the pattern `i % 251` in order;
+    /// records the most it ever had buffered and how it closed.
+    final class Consumer: EventHandler, @unchecked Sendable {
+        let perTurn: Int
+        let seen = Shared<Int>(0)
+        let mostBuffered = Shared<Int>(0)
+        let outOfOrder = Shared<Bool>(false)
+        let closed = Shared<[GnetError?]>([])
+        init(perTurn: Int) { self.perTurn = perTurn }
+        func onTraffic(_ c: Conn) -> Action {
+            let buffered = c.inboundBuffered
+            mostBuffered.with { $0 = max($0, buffered) }
+            guard perTurn > 0, let view = try? c.peek(min(perTurn, buffered)) else { return .none }
+            var at = seen.get
+            var ordered = true
+            for b in view {
+                if b != UInt8(at % 251) { ordered = false }
+                at += 1
+            }
+            if !ordered { outOfOrder.with { $0 = true } }
+            c.discard(view.count)
+            seen.with { $0 = at }
+            if c.inboundBuffered > 0 { c.wake() }
+            return .none
+        }
+        func onClose(_ c: Conn, error: GnetError?) -> Action {
+            closed.with { $0.append(error) }
+            return .none
+        }
+    }
+
+    static func pattern(_ count: Int, from: Int = 0) -> [UInt8] { (0..<count).map { UInt8((from + $0) % 251) } }
+
+    static func residentKiB() -> Int {
+        guard let f = fopen("/proc/self/status", "r") else { return 0 }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, 256, f) != nil {
+            let s = String(cString: line)
+            if s.hasPrefix("VmRSS:") { return Int(s.split(separator: " ")[1]) ?? 0 }
+        }
+        return 0
+    }
+
+    @Test func aHandlerThatNeverConsumesIsClosedAtTheLimitAndMemoryStaysBounded() throws {
+        var options = Options()
+        options.maxInboundBuffered = 1 << 20
+        let h = Consumer(perTurn: 0)
+        let engine = try Engine(handler: h, listen: ["tcp://127.0.0.1:0"], options: options)
+        let before = Self.residentKiB()
+        var sent = 0
+        try withRunningEngine(engine) { e in
+            let s = try TestSocket(e.addresses[0])
+            // Up to 1 GiB, 1 MiB at a time, until the server's close stops the sender.
+            let chunk = Self.pattern(1 << 20)
+            while sent < 1 << 30 {
+                let n = chunk.withUnsafeBytes { send(s.fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { break }
+                sent += n
+            }
+            #expect(eventually { h.closed.get.count == 1 })
+        }
+        let grown = Self.residentKiB() - before
+        print("figure: a handler that never consumes, limit 1 MiB: most buffered \(h.mostBuffered.get) bytes, the client got \(sent >> 20) MiB into the kernel before the close, resident memory grew \(grown) KiB")
+        #expect(h.closed.get == [.inboundBufferFull])
+        #expect(h.mostBuffered.get <= 1 << 20)
+        #expect(sent < 1 << 30, "the close stopped the sender")
+        #expect(grown < 64 * 1024, "memory stays bounded: grew \(grown) KiB")
+    }
+
+    @Test(arguments: [false, true]) func aSlowConsumerGetsEveryByteInOrder(edgeTriggered: Bool) throws {
+        var options = Options()
+        options.maxInboundBuffered = 64 << 10
+        options.edgeTriggered = edgeTriggered
+        let h = Consumer(perTurn: 1000)
+        let engine = try Engine(handler: h, listen: ["tcp://127.0.0.1:0"], options: options)
+        let total = 8 << 20
+        try withRunningEngine(engine) { e in
+            let s = try TestSocket(e.addresses[0], timeout: 30)
+            var at = 0
+            while at < total {
+                let n = min(1 << 20, total - at)
+                try s.send(Self.pattern(n, from: at))
+                at += n
+            }
+            #expect(eventually(seconds: 30) { h.seen.get == total }, "\(h.seen.get) of \(total) bytes")
+        }
+        #expect(h.seen.get == total)
+        #expect(!h.outOfOrder.get)
+        #expect(h.mostBuffered.get <= 64 << 10)
+        #expect(h.closed.get.allSatisfy { $0 == nil || $0 == .engineStopped || $0 == .endOfStream }, "\(h.closed.get)")
+    }
+
+    /// Echoes what fits; stops consuming while its output is full.
+    final class BackpressuredEcho: EventHandler, @unchecked Sendable {
+        let closed = Shared<[GnetError?]>([])
+        func onTraffic(_ c: Conn) -> Action {
+            while !c.outboundIsFull, c.inboundBuffered > 0, let view = try? c.peek(min(c.inboundBuffered, 16 << 10)) {
+                do { try c.write(view) } catch { return .close }
+                c.discard(view.count)
+            }
+            return .none
+        }
+        func onWritable(_ c: Conn) -> Action { onTraffic(c) }
+        func onClose(_ c: Conn, error: GnetError?) -> Action {
+            closed.with { $0.append(error) }
+            return .none
+        }
+    }
+
+    @Test func aHandlerWaitingForItsOutputIsNotClosedAtTheLimit() throws {
+        var options = Options()
+        options.maxInboundBuffered = 32 << 10
+        options.writeBufferCap = 32 << 10
+        let h = BackpressuredEcho()
+        let engine = try Engine(handler: h, listen: ["tcp://127.0.0.1:0"], options: options)
+        let total = 8 << 20
+        try withRunningEngine(engine) { e in
+            let s = try TestSocket(e.addresses[0], timeout: 30)
+            let data = Self.pattern(total)
+            // The client writes everything before reading anything: the output fills, input
+            // reaches the limit, and the handler consumes nothing until the client reads.
+            let sender = try TestThread { try s.send(data) }
+            usleep(300_000)
+            let echoed = try s.receive(exactly: total)
+            try sender.join()
+            #expect(echoed == data)
+        }
+        #expect(h.closed.get.allSatisfy { $0 == nil || $0 == .engineStopped || $0 == .endOfStream }, "\(h.closed.get)")
+    }
+
+    @Test func aListenerGroupHasItsOwnLimit() throws {
+        let limited = try Listener.bind(NetworkAddress(parsing: "tcp://127.0.0.1:0"), options: Options())
+        var open = try Listener.bind(NetworkAddress(parsing: "tcp://127.0.0.1:0"), options: Options())
+        var bounded = limited
+        bounded.group = 0
+        bounded.limits = ConnectionLimits(maxInboundBuffered: 256 << 10)
+        open.group = 1
+        let h = Consumer(perTurn: 0)
+        let engine = try Engine(handler: h, listeners: [bounded, open])
+        try withRunningEngine(engine) { e in
+            let a = try TestSocket(e.addresses[0])
+            let b = try TestSocket(e.addresses[1])
+            try b.send(Self.pattern(2 << 20))
+            #expect(eventually { h.mostBuffered.get == 2 << 20 }, "the open group buffers what it is sent")
+            let chunk = Self.pattern(64 << 10)
+            for _ in 0..<64 where chunk.withUnsafeBytes({ send(a.fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }) > 0 {}
+            #expect(eventually { h.closed.get == [.inboundBufferFull] })
+            #expect(h.closed.get.count == 1, "the open group's connection is still open")
+        }
+    }
+}
