@@ -70,8 +70,55 @@ public struct Conn {
     /// Bytes received and not yet consumed.
     public var inboundBuffered: Int { live ? record.inboundBuffered : 0 }
 
+    /// Calls `body` with every unconsumed byte, without copying, as at most two spans in order
+    /// (the second is empty unless the bytes wrap around the connection's buffer), then
+    /// consumes as many bytes as `body` returns (clamped to what is buffered; 0 keeps them all
+    /// for the next callback). Returns the count consumed.
+    ///
+    /// The safe way to read: a span cannot outlive `body` (the compiler refuses to let it
+    /// escape), so no view into the loop's buffers can be kept past the moment it stays valid.
+    /// Cost: none when the bytes are in one piece; when older bytes wait in the connection's
+    /// buffer and new ones arrived, the new ones are appended to it first (the copy the loop
+    /// makes anyway when a callback leaves bytes unconsumed).
+    @discardableResult
+    public func withInbound<E: Error>(_ body: (Span<UInt8>, Span<UInt8>) throws(E) -> Int) throws(E) -> Int {
+        guard live else { return 0 }
+        let r = record
+        if r.pointee.inbound.count > 0 && r.pointee.pendingCount > 0, let p = r.pointee.pendingStart {
+            r.pointee.inbound.append(UnsafeRawBufferPointer(start: p, count: r.pointee.pendingCount), pool: loop.pool)
+            r.pointee.pendingCount = 0
+            r.pointee.pendingStart = nil
+        }
+        let a: UnsafeRawBufferPointer, b: UnsafeRawBufferPointer
+        if r.pointee.inbound.count > 0 {
+            (a, b) = r.pointee.inbound.segments()
+        } else {
+            a = UnsafeRawBufferPointer(start: r.pointee.pendingStart, count: r.pointee.pendingCount)
+            b = UnsafeRawBufferPointer(start: nil, count: 0)
+        }
+        let wanted = try body(Span(_unsafeElements: a.assumingMemoryBound(to: UInt8.self)),
+                              Span(_unsafeElements: b.assumingMemoryBound(to: UInt8.self)))
+        guard live else { return 0 }
+        let k = min(max(wanted, 0), record.inboundBuffered)
+        consume(k)
+        return k
+    }
+
+    /// Calls `body` with the next `n` bytes as one contiguous span, without consuming them.
+    /// No copy when they lie in one piece; when they straddle the end of the connection's
+    /// buffer they are copied once into the loop's scratch memory. Throws `.shortBuffer` when
+    /// fewer than `n` are buffered.
+    public func withPeek<R>(_ n: Int, _ body: (Span<UInt8>) -> R) throws(GnetError) -> R {
+        let view = try peek(n)
+        return body(Span(_unsafeElements: view.assumingMemoryBound(to: UInt8.self)))
+    }
+
     /// Consumes and returns the next `n` bytes (all of them for nil or a negative `n`).
     /// Throws `.shortBuffer` when fewer than `n` are buffered (nothing is consumed then).
+    ///
+    /// Unsafe: the pointer is valid only until the callback returns or the next read call, and
+    /// nothing stops code from keeping it longer. For hot paths that need a raw pointer;
+    /// otherwise use `withInbound` or `withPeek`.
     public func next(_ n: Int? = nil) throws(GnetError) -> UnsafeRawBufferPointer {
         let r = record
         if r.pointee.inbound.count == 0 && r.pointee.generation == generation && r.pointee.phase != .free {
@@ -90,7 +137,12 @@ public struct Conn {
     }
 
     /// Returns the next `n` bytes (all for nil or negative) without consuming them.
-    /// Throws `.shortBuffer` when fewer than `n` are buffered.
+    /// Throws `.shortBuffer` when fewer than `n` are buffered. Contiguous: bytes that straddle
+    /// the end of the connection's buffer are copied into the loop's scratch memory, so peeking
+    /// everything of a large, wrapped input costs a copy of all of it per call (`withInbound`
+    /// never copies).
+    ///
+    /// Unsafe, as `next`: valid until the callback returns or the next read call.
     public func peek(_ n: Int? = nil) throws(GnetError) -> UnsafeRawBufferPointer {
         guard live else { throw .connectionClosed }
         let r = record
@@ -203,6 +255,19 @@ public struct Conn {
         guard live else { throw .connectionClosed }
         let r = record
         return try unmanagedLoop._withUnsafeGuaranteedRef { loop in Result { () throws(GnetError) in try loop.write(r, bytes) } }.get()
+    }
+
+    /// Writes a span's bytes (see `write(_: UnsafeRawBufferPointer)`): e.g. bytes handed to
+    /// `withInbound`, echoed without a copy.
+    @discardableResult
+    public func write(_ bytes: Span<UInt8>) throws(GnetError) -> Int {
+        try bytes.withUnsafeBytes { b in Result { () throws(GnetError) in try write(b) } }.get()
+    }
+
+    /// Writes a raw span's bytes (see `write(_: UnsafeRawBufferPointer)`).
+    @discardableResult
+    public func write(_ bytes: RawSpan) throws(GnetError) -> Int {
+        try bytes.withUnsafeBytes { b in Result { () throws(GnetError) in try write(b) } }.get()
     }
 
     /// Writes an array's bytes (see `write(_: UnsafeRawBufferPointer)`).
