@@ -4,7 +4,15 @@ import Gnet
 /// Echoes every byte back to its sender.
 final class Echo: EventHandler {
     func onTraffic(_ c: Conn) -> Action {
-        if let bytes = try? c.next() { _ = try? c.write(bytes) }
+        do {
+            // Everything received, as at most two spans that cannot outlive this closure;
+            // written back with one writev, then consumed.
+            try c.withInbound { first, second throws(GnetError) in
+                try c.write(first, second)
+            }
+        } catch {
+            return .close  // the write failed: the connection is closing with that error
+        }
         return .none
     }
 }

@@ -264,6 +264,19 @@ public struct Conn {
         try bytes.withUnsafeBytes { b in Result { () throws(GnetError) in try write(b) } }.get()
     }
 
+    /// Writes two spans as one piece of output, in order, with one `writev` (all or nothing,
+    /// as `write(_: UnsafeRawBufferPointer)`): the two spans `withInbound` hands out, echoed
+    /// without a copy.
+    @discardableResult
+    public func write(_ first: Span<UInt8>, _ second: Span<UInt8>) throws(GnetError) -> Int {
+        guard live else { throw .connectionClosed }
+        return try first.withUnsafeBytes { a in
+            second.withUnsafeBytes { b in
+                Result { () throws(GnetError) in try loop.write(record, a, b, UnsafeRawBufferPointer(start: nil, count: 0)) }
+            }
+        }.get()
+    }
+
     /// Writes a raw span's bytes (see `write(_: UnsafeRawBufferPointer)`).
     @discardableResult
     public func write(_ bytes: RawSpan) throws(GnetError) -> Int {
