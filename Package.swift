@@ -14,12 +14,15 @@ let package = Package(
         .library(name: "GnetDaemon", targets: ["GnetDaemon"]),
     ],
     dependencies: [
-        // YAML configuration decoded with Codable, errors with line and column (DESIGN §5).
+        // YAML configuration decoded with Codable, errors with line and column.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        // gnetctl's command line (DESIGN §5).
+        // gnetctl's command line.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // The daemon's log lines (DESIGN §5).
+        // The daemon's log lines.
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        // `swift package generate-documentation`: the Gnet DocC catalog, built by CI with
+        // warnings as errors (a build-time plugin only; nothing of it is linked).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Thin C shim over the Linux APIs Swift cannot reach comfortably (epoll, eventfd, CMSG, atomics).

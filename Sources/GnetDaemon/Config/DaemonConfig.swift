@@ -92,7 +92,7 @@ public struct ControlConfig: Decodable, Equatable, Hashable, Sendable {
     }
 }
 
-/// The whole daemon configuration (DESIGN §7). Unknown keys are errors; absent keys take the
+/// The whole daemon configuration (gnetd.yaml(5)). Unknown keys are errors; absent keys take the
 /// defaults documented in gnetd.yaml(5), which are also what the daemon runs without a file.
 public struct DaemonConfig: Decodable, Sendable {
     public var workers: WorkerCount = .auto
