@@ -6,24 +6,27 @@ import Gnet
 import Testing
 
 /// gnet's own echo matrix: {level-triggered, edge-triggered, edge-triggered with chunk,
-/// reuseport} × {tcp, udp, unix} × {sync write, async write, async writev}, one loop,
+/// reuseport} × {tcp, udp, unix} × {sync write, async write, async writev} × {1, 2, 4 loops},
 /// 10 clients each; every echoed byte is compared.
-@Suite(.timeLimit(.minutes(2))) struct EchoMatrixTests {
+@Suite(.timeLimit(.minutes(4))) struct EchoMatrixTests {
     enum IOMode: String, CaseIterable, Sendable { case levelTriggered, edgeTriggered, edgeTriggeredChunk, reusePort }
     enum Net: String, CaseIterable, Sendable { case tcp, udp, unix }
 
     struct Case: Sendable, CustomTestStringConvertible {
-        let io: IOMode, net: Net, write: EchoWrite
-        var testDescription: String { "\(io.rawValue)/\(net.rawValue)/\(write.rawValue)" }
+        let io: IOMode, net: Net, write: EchoWrite, loops: Int
+        var testDescription: String { "\(io.rawValue)/\(net.rawValue)/\(write.rawValue)/\(loops) loops" }
     }
 
-    static let cases: [Case] = IOMode.allCases.flatMap { io in
-        Net.allCases.flatMap { net in EchoWrite.allCases.map { Case(io: io, net: net, write: $0) } }
+    static let cases: [Case] = [1, 2, 4].flatMap { loops in
+        IOMode.allCases.flatMap { io in
+            Net.allCases.flatMap { net in EchoWrite.allCases.map { Case(io: io, net: net, write: $0, loops: loops) } }
+        }
     }
 
     @Test(arguments: cases)
     func echo(_ c: Case) throws {
         var options = Options()
+        options.loops = c.loops
         switch c.io {
         case .levelTriggered: break
         case .edgeTriggered: options.edgeTriggered = true

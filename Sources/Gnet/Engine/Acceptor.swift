@@ -36,14 +36,37 @@ extension EventLoop {
                 return
             }
             let group = listeners[i].group
-            let limit = group < groupLimits.count ? groupLimits[group].maxConnections : options.maxConnections
-            if limit > 0 && (group < groupConnections.count ? groupConnections[group] : openConnections) >= limit {
+            if let balancer, distributes[i] {
+                let k = balancer.pick(fd)
+                if k != index {
+                    balancer.handOff(fd, kind: kind, group: group, to: k, from: self)
+                    continue
+                }
+                balancer.kept(k)
+            }
+            if atLimit(group) {
                 Sys.close(fd)
                 gnet_counter_add(&counters.pointee.connections_rejected, 1)
                 continue
             }
             open(fd: fd, kind: kind, listener: i, phase: .open)
         }
+    }
+
+    /// Whether listener group `group` holds its most connections on this loop already.
+    private func atLimit(_ group: Int) -> Bool {
+        let limit = group >= 0 && group < groupLimits.count ? groupLimits[group].maxConnections : options.maxConnections
+        return limit > 0 && (group >= 0 && group < groupConnections.count ? groupConnections[group] : openConnections) >= limit
+    }
+
+    /// A connection accepted by another loop of the engine and handed here.
+    func adopt(_ fd: Int32, kind: ConnKind, group: Int) {
+        if stopping || atLimit(group) {
+            Sys.close(fd)
+            gnet_counter_add(&counters.pointee.connections_rejected, 1)
+            return
+        }
+        open(fd: fd, kind: kind, listener: -1, phase: .open, group: group)
     }
 
     /// Out of descriptors: stop watching the listener for 100 ms instead of spinning on it.
@@ -70,9 +93,9 @@ extension EventLoop {
     /// connect to finish first).
     @discardableResult
     func open(fd: Int32, kind: ConnKind, listener: Int, phase: ConnPhase, remote: SocketAddress? = nil,
-              context: AnyObject? = nil) -> UnsafeMutablePointer<ConnRecord>? {
+              context: AnyObject? = nil, group: Int? = nil) -> UnsafeMutablePointer<ConnRecord>? {
         if kind == .tcp { applyTCPOptions(fd) }
-        let r = claimRecord(fd: fd, kind: kind, phase: phase, listener: listener)
+        let r = claimRecord(fd: fd, kind: kind, phase: phase, listener: listener, group: group)
         r.pointee.context = context
         r.pointee.remote = remote
         let interest: UInt32
@@ -97,7 +120,7 @@ extension EventLoop {
         openConnections += 1
         if r.pointee.group >= 0 && r.pointee.group < groupConnections.count { groupConnections[r.pointee.group] += 1 }
         gnet_counter_add(&counters.pointee.connections_open, 1)
-        if listener >= 0 { gnet_counter_add(&counters.pointee.connections_accepted, 1) }
+        if listener >= 0 || group != nil { gnet_counter_add(&counters.pointee.connections_accepted, 1) }
         if phase == .open { opened(r) }
         return r
     }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// TCP keep-alive probing: start after `idle` of silence, probe every `interval`, give up
 /// after `count` unanswered probes. All three must be positive.
 public struct KeepAlive: Sendable, Equatable {
@@ -12,6 +16,21 @@ public struct KeepAlive: Sendable, Equatable {
     public init(idle: Duration, interval: Duration, count: Int) {
         self.idle = idle; self.interval = interval; self.count = count
     }
+}
+
+/// How an engine with several loops spreads new connections over them.
+public enum LoadBalancing: Sendable, Equatable {
+    /// One `SO_REUSEPORT` socket per loop for each TCP and UDP address; the kernel picks a
+    /// socket by a hash of the connection's addresses. Unix-socket connections, which the
+    /// kernel cannot spread this way, are handed out round-robin by the first loop.
+    case kernel
+    /// The first loop accepts every connection and hands them to the loops in turn.
+    case roundRobin
+    /// The first loop accepts and hands each connection to the loop holding the fewest.
+    case leastConnections
+    /// The first loop accepts and hands each connection to a loop chosen by a hash of the
+    /// peer's IP address (not its port), so one client host always lands on the same loop.
+    case sourceAddressHash
 }
 
 /// How an engine runs. Every field has a production default; zero values mean "default" for
@@ -40,6 +59,14 @@ public struct Options: Sendable {
     /// closed with `.inboundBufferFull`. A handler that stops consuming because its output is
     /// full (`outboundIsFull`) is not closed: reading is paused by the output until it drains.
     public var maxInboundBuffered = 0
+    /// Event loops, each on its own thread with its own poller, buffers and timers; 0 = one
+    /// per online CPU. With more than one, the handler's callbacks run on several threads at
+    /// once (those of one connection always on the same thread): keep per-connection state in
+    /// `Conn.context` and guard state shared between connections. `onBoot`, `onShutdown` and
+    /// `onTick` run once, on the first loop.
+    public var loops = 1
+    /// How connections are spread over `loops` (default `.kernel`).
+    public var loadBalancing: LoadBalancing = .kernel
     /// Fire `onTick` right after start and then after each delay it returns.
     public var ticker = false
     /// TCP keep-alive for accepted and dialled TCP connections; nil leaves the kernel default.
@@ -69,6 +96,12 @@ public struct Options: Sendable {
 
     /// Default options.
     public init() {}
+
+    /// The number of loops `loops` asks for (0 → online CPUs, at least 1).
+    var resolvedLoops: Int {
+        if loops > 0 { return loops }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
 
     /// gnet's normalisation of buffer caps.
     static func normalisedCap(_ n: Int) -> Int {

@@ -56,11 +56,25 @@ public final class EventLoop: @unchecked Sendable {
     /// signalfd and the handler for signals delivered to this loop (see `Engine.handleSignals`).
     @exclusivity(unchecked) var signalFD: Int32 = -1
     @exclusivity(unchecked) var signalHandler: ((Int32) -> Void)? = nil
+    /// The engine's first loop: runs `onBoot`, `onShutdown` and the ticker, and stops the others.
+    var isPrimary = true
+    /// Set on the loop that accepts for others: which of its listeners' connections it hands
+    /// out (`distributes[i]`), and how.
+    var balancer: LoadBalancer? = nil
+    var distributes: [Bool] = []
+    /// This loop's index in its engine.
+    var index = 0
+    /// Called on the primary loop right after `onBoot` (the engine starts the other loops then),
+    /// and when it shuts down after `onShutdown` (the engine stops them).
+    var afterBoot: (() -> Void)? = nil
+    var afterShutdown: (() -> Void)? = nil
     /// pthread of the running loop, for `inLoop`.
     @exclusivity(unchecked) var thread: pthread_t? = nil
 
+    /// `groupListeners` (default: `listeners`) are all of the engine's listeners, whose groups
+    /// and limits apply to connections handed to this loop by another.
     init(handler: any EventHandler, listeners: [Listener], options: Options,
-         counters external: UnsafeMutablePointer<gnet_loop_counters_t>?) throws(GnetError) {
+         counters external: UnsafeMutablePointer<gnet_loop_counters_t>?, groupListeners: [Listener]? = nil) throws(GnetError) {
         self.handler = handler
         self.options = options
         self.listeners = listeners
@@ -91,11 +105,12 @@ public final class EventLoop: @unchecked Sendable {
         scratch = .allocate(byteCount: scratchCapacity, alignment: 16)
         now = gnet_monotonic_ns()
         idleNanos = options.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0
-        let groups = (listeners.map(\.group).max() ?? 0) + 1
+        let limitSource = groupListeners ?? listeners
+        let groups = (limitSource.map(\.group).max() ?? 0) + 1
         groupConnections = Array(repeating: 0, count: groups)
         groupLimits = Array(repeating: (Options.normalisedCap(options.writeBufferCap), options.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0,
                                         options.maxConnections, max(0, options.maxInboundBuffered)), count: groups)
-        for l in listeners where l.group >= 0 {
+        for l in limitSource where l.group >= 0 {
             if let limits = l.limits {
                 groupLimits[l.group] = (Options.normalisedCap(limits.writeBufferCap), limits.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0,
                                         limits.maxConnections, max(0, limits.maxInboundBuffered))
@@ -200,8 +215,11 @@ public final class EventLoop: @unchecked Sendable {
             shutDown()
             throw .system(error)
         }
-        if handler.onBoot(engine) == .shutdown { stopping = true }
-        if options.ticker && !stopping { timers.schedule(at: now, .tick) }
+        if isPrimary {
+            if handler.onBoot(engine) == .shutdown { stopping = true }
+            afterBoot?()
+            if options.ticker && !stopping { timers.schedule(at: now, .tick) }
+        }
         while !stopping {
             let timeout = pollTimeout()
             let n: Int
@@ -269,6 +287,8 @@ public final class EventLoop: @unchecked Sendable {
                 runDeferredCloses()
             case .stop:
                 stopping = true
+            case .adopt(let fd, let kind, let group):
+                adopt(fd, kind: kind, group: group)
             }
         }
         taskBatch.removeAll(keepingCapacity: true)
@@ -385,7 +405,12 @@ public final class EventLoop: @unchecked Sendable {
     private func shutDown() {
         stopping = true
         for t in tasks.close() { t.abandon(.engineStopped) }
-        if let engine { handler.onShutdown(engine) }
+        if isPrimary {
+            if let engine { handler.onShutdown(engine) }
+            afterShutdown?()
+        } else {
+            engine?.stop()  // a handler's .shutdown on any loop stops the whole engine
+        }
         for fd in 0..<tableCapacity {
             guard let r = table[fd] else { continue }
             switch r.pointee.phase {
@@ -410,7 +435,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// A fresh record for descriptor `fd`, with a new generation.
-    func claimRecord(fd: Int32, kind: ConnKind, phase: ConnPhase, listener: Int) -> UnsafeMutablePointer<ConnRecord> {
+    func claimRecord(fd: Int32, kind: ConnKind, phase: ConnPhase, listener: Int, group adoptedGroup: Int? = nil) -> UnsafeMutablePointer<ConnRecord> {
         let i = Int(fd)
         if i >= tableCapacity {
             var newCapacity = tableCapacity
@@ -437,7 +462,7 @@ public final class EventLoop: @unchecked Sendable {
         r.pointee.listener = listener
         r.pointee.edgeTriggered = options.edgeTriggered
         r.pointee.lastActive = now
-        let group = listener >= 0 && listener < listeners.count ? listeners[listener].group : -1
+        let group = adoptedGroup ?? (listener >= 0 && listener < listeners.count ? listeners[listener].group : -1)
         r.pointee.group = group
         if group >= 0 && group < groupLimits.count {
             r.pointee.writeCap = groupLimits[group].writeCap
@@ -458,7 +483,8 @@ public final class EventLoop: @unchecked Sendable {
 
     @inline(__always)
     func deliverTraffic(_ r: UnsafeMutablePointer<ConnRecord>) {
-        let offered = r.inboundBuffered
+        let bounded = r.pointee.inboundCap > 0
+        let offered = bounded ? r.inboundBuffered : 0
         callbackDepth &+= 1
         let action = handler.onTraffic(conn(r))
         callbackDepth &-= 1
@@ -470,7 +496,7 @@ public final class EventLoop: @unchecked Sendable {
         }
         r.pointee.pendingStart = nil
         r.pointee.inbound.releaseIfEmpty(pool: pool)
-        if r.pointee.inboundCap > 0 { boundInput(r, offered: offered) }
+        if bounded { boundInput(r, offered: offered) }
         after(r, action)
     }
 

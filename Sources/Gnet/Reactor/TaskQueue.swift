@@ -18,11 +18,14 @@ enum LoopTask {
     case run(@Sendable (EventLoop) -> Void)
     /// Stop the engine.
     case stop
+    /// Take over a connection another loop accepted: its descriptor, kind and listener group.
+    case adopt(Int32, ConnKind, Int)
 
     /// Tells a task's waiter that it will never run.
     func abandon(_ error: GnetError) {
         switch self {
         case .write(_, _, _, let done?), .writev(_, _, _, let done?): done(error)
+        case .adopt(let fd, _, _): Sys.close(fd)
         default: break
         }
     }
