@@ -95,6 +95,8 @@ struct ConnRecord {
     var inboundFull = false
     /// Most unconsumed input bytes (0 = no limit).
     var inboundCap = 0
+    /// Unconsumed bytes offered to the current `onTraffic` (kept only under a limit).
+    var inboundOffered = 0
     /// Outbound soft cap and idle timeout (ns, 0 = none) for this connection.
     var writeCap: Int = 65536
     var idleNanos: Int64 = 0

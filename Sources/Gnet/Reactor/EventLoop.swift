@@ -483,8 +483,9 @@ public final class EventLoop: @unchecked Sendable {
 
     @inline(__always)
     func deliverTraffic(_ r: UnsafeMutablePointer<ConnRecord>) {
-        let bounded = r.pointee.inboundCap > 0
-        let offered = bounded ? r.inboundBuffered : 0
+        // Nothing is kept in a register across the callback for the input limit: what the
+        // handler was offered goes in the record (only when there is a limit).
+        if r.pointee.inboundCap > 0 { r.pointee.inboundOffered = r.inboundBuffered }
         callbackDepth &+= 1
         let action = handler.onTraffic(conn(r))
         callbackDepth &-= 1
@@ -496,7 +497,7 @@ public final class EventLoop: @unchecked Sendable {
         }
         r.pointee.pendingStart = nil
         r.pointee.inbound.releaseIfEmpty(pool: pool)
-        if bounded { boundInput(r, offered: offered) }
+        if r.pointee.inboundCap > 0 { boundInput(r, offered: r.pointee.inboundOffered) }
         after(r, action)
     }
 
