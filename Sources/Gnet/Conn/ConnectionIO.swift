@@ -48,21 +48,15 @@ extension EventLoop {
         let generation = r.pointee.generation
         var total = 0
         repeat {
-            // Never past the input limit: at most the room left under it.
-            var want = readCapacity
-            if r.pointee.inboundCap > 0 {
-                want = min(want, r.pointee.inboundCap - r.inboundBuffered)
-                if want <= 0 {
-                    // At the limit already (a turn of the handler is due): wait for it.
-                    r.pointee.inboundFull = true
-                    updateInterest(r)
-                    schedule(r, read: false)
-                    return
-                }
-            }
             let result: IOResult<Int>
             do throws(SystemError) {
-                result = try Sys.read(fd, readBuffer, want)
+                if r.pointee.inboundCap > 0 {
+                    // Never past the input limit: at most the room left under it.
+                    guard let room = roomUnderLimit(r) else { return }
+                    result = try Sys.read(fd, readBuffer, room)
+                } else {
+                    result = try Sys.read(fd, readBuffer, readCapacity)
+                }
             } catch {
                 gnet_counter_add(&counters.pointee.errors, 1)
                 finishClose(r, reason: .system(error))
@@ -92,10 +86,23 @@ extension EventLoop {
                 r.pointee.pendingCount = n
                 deliverTraffic(r)
             }
-            guard r.pointee.generation == generation, r.pointee.phase == .open,
-                  !r.pointee.readPaused, !r.pointee.inboundFull, r.pointee.edgeTriggered else { return }
+            // Level-triggered sockets read once per readiness: that test comes first.
+            guard r.pointee.edgeTriggered, r.pointee.generation == generation, r.pointee.phase == .open,
+                  !r.pointee.readPaused, !r.pointee.inboundFull else { return }
         } while options.edgeTriggeredChunk <= 0 || total < options.edgeTriggeredChunk
         schedule(r, read: true)
+    }
+
+    /// The bytes a read may take without passing the connection's input limit; nil at the
+    /// limit, after pausing reading until the handler has had a turn with what it holds.
+    @inline(never)
+    private func roomUnderLimit(_ r: UnsafeMutablePointer<ConnRecord>) -> Int? {
+        let room = min(readCapacity, r.pointee.inboundCap - r.inboundBuffered)
+        if room > 0 { return room }
+        r.pointee.inboundFull = true
+        updateInterest(r)
+        schedule(r, read: false)
+        return nil
     }
 
     // MARK: writing
