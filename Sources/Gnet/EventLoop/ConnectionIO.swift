@@ -6,6 +6,13 @@ import CGnetLinux
 /// The per-connection I/O paths of a loop: read, write (direct first, buffer the remainder,
 /// watch writability only while something is buffered), flush, close.
 extension EventLoop {
+    /// One connection's readiness, in this order: a connection still connecting finishes its
+    /// connect; writability (or an error with output pending) flushes buffered output first,
+    /// so answers already owed leave before new input is read, then `onWritable` if the handler
+    /// asked for it; readability (or an error or hang-up) reads and calls `onTraffic`, unless
+    /// reading is paused (output at its cap, input at its limit, closing, or the peer already
+    /// done), when a hang-up alone ends the connection. After every callback the record may have
+    /// been closed and reused: the generation is checked before going on.
     func connectionEvent(fd: Int32, events: UInt32) {
         guard Int(fd) < tableCapacity, let r = table[Int(fd)] else { return }
         switch r.pointee.phase {
