@@ -14,6 +14,8 @@ struct Comparison {
         let argv: [String]
         /// gnetd: the port and the worker pids come from its control socket.
         var daemonControl: String? = nil
+        /// Pinned to `serverCPU`; a server of several loops runs on every CPU instead.
+        var pinned = true
     }
 
     struct Row {
@@ -33,6 +35,8 @@ struct Comparison {
     var serverCPU = 0
     var loadCPU = 1
     var callgrind = false
+    /// Above 1: also a Gnet echo of that many loops in one process, on every CPU.
+    var loops = 1
     var rounds = 1
 
     func servers() -> [Server] {
@@ -42,7 +46,8 @@ struct Comparison {
             Server(name: "Gnet", argv: ["\(dir)/gnet-bench", "serve", "--port", "0"]),
             Server(name: "gnetd echo service (1 worker)", argv: ["\(dir)/gnetd", "--config", "\(scratch)/gnetd.yaml"],
                    daemonControl: "\(scratch)/control.sock"),
-        ]
+        ] + (loops > 1 ? [Server(name: "Gnet, \(loops) loops (all CPUs)", argv: ["\(dir)/gnet-bench", "serve", "--port", "0", "--loops", "\(loops)"],
+                                 pinned: false)] : [])
     }
 
     /// A private directory for gnetd's configuration and control socket.
@@ -168,7 +173,7 @@ struct Comparison {
     }
 
     private func measure(_ s: Server, size: Int) -> Row? {
-        guard let (server, port) = startServer(s, prefix: ["taskset", "-c", "\(serverCPU)"]) else { return nil }
+        guard let (server, port) = startServer(s, prefix: s.pinned ? ["taskset", "-c", "\(serverCPU)"] : []) else { return nil }
         defer { server.stop() }
         _ = load(port: port, size: size, seconds: 1, connections: connections)   // warm-up
         let processes = pids(s, server)

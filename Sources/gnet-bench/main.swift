@@ -8,10 +8,10 @@ import Glibc
 let usage = """
 usage:
   gnet-bench compare [--connections N] [--sizes 64,4096] [--depth D] [--duration S]
-                     [--server-cpu C] [--load-cpu C] [--rounds R] [--callgrind]
+                     [--server-cpu C] [--load-cpu C] [--rounds R] [--callgrind] [--loops N]
   gnet-bench load --port P [--host H] [--connections N] [--size B] [--depth D]
                   [--duration S | --messages M] [--cpu C]
-  gnet-bench serve [--port P] [--cpu C] [--edge-triggered]
+  gnet-bench serve [--port P] [--cpu C] [--edge-triggered] [--loops N]
   gnet-bench serve-http [--port P] [--cpu C] [--access-log PATH]
   gnet-bench codec [--frames N] [--rounds R]
 """
@@ -71,8 +71,9 @@ func runMain() -> Int32 {
     case "serve":
         let port = f.int("port", 0, max: 65535)
         let cpu = f.int("cpu", -1, min: -1, max: 1023)
+        let loops = f.int("loops", 1, min: 0, max: 1024)
         f.finish()
-        return serveEcho(port: port, cpu: cpu, edgeTriggered: f.switches.contains("edge-triggered"))
+        return serveEcho(port: port, cpu: cpu, edgeTriggered: f.switches.contains("edge-triggered"), loops: loops)
     case "serve-http":
         let port = f.int("port", 0, max: 65535)
         let cpu = f.int("cpu", -1, min: -1, max: 1023)
@@ -108,6 +109,7 @@ func runMain() -> Int32 {
         c.loadCPU = f.int("load-cpu", 1, max: 1023)
         c.rounds = f.int("rounds", 1, min: 1, max: 100)
         c.callgrind = f.switches.contains("callgrind")
+        c.loops = f.int("loops", 1, min: 1, max: 1024)
         f.finish()
         return c.run()
     case "codec":

@@ -28,6 +28,12 @@ public struct Conn {
 
     @inline(__always) var live: Bool { record.pointee.generation == generation && record.pointee.phase != .free }
 
+    /// Debug builds trap when a `Conn` is used off its loop's thread (take `handle` there);
+    /// release builds compile the check away.
+    @inline(__always) func assertOnLoop(_ what: StaticString) {
+        assert(unmanagedLoop._withUnsafeGuaranteedRef { $0.mayTouchLoopState }, "Conn.\(what) called off the loop thread: use Conn.handle")
+    }
+
     /// This connection's identity (stable for its life, never reused for another).
     public var id: ConnID { ConnID(fd: record.pointee.fd, generation: generation) }
 
@@ -82,6 +88,7 @@ public struct Conn {
     /// makes anyway when a callback leaves bytes unconsumed).
     @discardableResult
     public func withInbound<E: Error>(_ body: (Span<UInt8>, Span<UInt8>) throws(E) -> Int) throws(E) -> Int {
+        assertOnLoop("withInbound")
         guard live else { return 0 }
         let r = record
         if r.pointee.inbound.count > 0 && r.pointee.pendingCount > 0, let p = r.pointee.pendingStart {
@@ -120,6 +127,7 @@ public struct Conn {
     /// nothing stops code from keeping it longer. For hot paths that need a raw pointer;
     /// otherwise use `withInbound` or `withPeek`.
     public func next(_ n: Int? = nil) throws(GnetError) -> UnsafeRawBufferPointer {
+        assertOnLoop("next")
         let r = record
         if r.pointee.inbound.count == 0 && r.pointee.generation == generation && r.pointee.phase != .free {
             // Fast path: everything unconsumed is still in the loop's read buffer.
@@ -144,6 +152,7 @@ public struct Conn {
     ///
     /// Unsafe, as `next`: valid until the callback returns or the next read call.
     public func peek(_ n: Int? = nil) throws(GnetError) -> UnsafeRawBufferPointer {
+        assertOnLoop("peek")
         guard live else { throw .connectionClosed }
         let r = record
         let total = r.inboundBuffered
@@ -168,6 +177,7 @@ public struct Conn {
     /// Drops the next `n` bytes (all for nil or negative); returns how many were dropped.
     @discardableResult
     public func discard(_ n: Int? = nil) -> Int {
+        assertOnLoop("discard")
         guard live else { return 0 }
         let total = record.inboundBuffered
         let k = (n ?? -1) < 0 ? total : min(n!, total)
@@ -252,6 +262,7 @@ public struct Conn {
     /// On a UDP connection one call is one datagram, to the current peer.
     @discardableResult @inline(__always)
     public func write(_ bytes: UnsafeRawBufferPointer) throws(GnetError) -> Int {
+        assertOnLoop("write")
         guard live else { throw .connectionClosed }
         let r = record
         return try unmanagedLoop._withUnsafeGuaranteedRef { loop in Result { () throws(GnetError) in try loop.write(r, bytes) } }.get()
@@ -269,6 +280,7 @@ public struct Conn {
     /// without a copy.
     @discardableResult
     public func write(_ first: Span<UInt8>, _ second: Span<UInt8>) throws(GnetError) -> Int {
+        assertOnLoop("write")
         guard live else { throw .connectionClosed }
         return try first.withUnsafeBytes { a in
             second.withUnsafeBytes { b in
@@ -299,6 +311,7 @@ public struct Conn {
     /// Writes several pieces in order with one `writev` (up to 1024 pieces per call).
     @discardableResult
     public func writev(_ parts: [UnsafeRawBufferPointer]) throws(GnetError) -> Int {
+        assertOnLoop("writev")
         guard live else { throw .connectionClosed }
         return try loop.write(record, parts)
     }
@@ -332,6 +345,7 @@ public struct Conn {
     /// while being sent): the response cannot be completed. The caller keeps ownership of `file`.
     @discardableResult
     public func sendFile(_ file: Int32, offset: Int, count: Int) throws(GnetError) -> Int {
+        assertOnLoop("sendFile")
         guard live else { throw .connectionClosed }
         return try loop.sendFile(record, file, offset: offset, count: count)
     }
@@ -339,6 +353,7 @@ public struct Conn {
     /// Asks for one `onWritable` once buffered output is gone and the socket can take more
     /// bytes (for output produced piecewise, e.g. a file sent with `sendFile`).
     public func notifyWritable() {
+        assertOnLoop("notifyWritable")
         guard live, record.pointee.phase == .open else { return }
         record.pointee.wantWritable = true
         loop.updateInterest(record)
@@ -346,6 +361,7 @@ public struct Conn {
 
     /// Tries to hand buffered outbound bytes to the kernel now.
     public func flush() throws(GnetError) {
+        assertOnLoop("flush")
         guard live, record.isOpen else { throw .connectionClosed }
         if !record.pointee.outbound.isEmpty { loop.flush(record) }
     }
@@ -354,6 +370,7 @@ public struct Conn {
 
     /// Asks for another `onTraffic` in the next loop iteration, even if no bytes arrive.
     public func wake() {
+        assertOnLoop("wake")
         guard live, record.pointee.phase == .open else { return }
         loop.schedule(record, read: false)
     }
@@ -361,6 +378,7 @@ public struct Conn {
     /// Closes the connection once its buffered outbound bytes are flushed. Idempotent.
     /// Inside a callback the close happens when the callback returns.
     public func close() {
+        assertOnLoop("close")
         guard live, record.isStream || record.pointee.kind == .udpConnected else { return }
         loop.requestClose(record, reason: nil)
     }

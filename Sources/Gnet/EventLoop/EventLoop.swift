@@ -144,6 +144,11 @@ public final class EventLoop: @unchecked Sendable {
         return pthread_equal(t, pthread_self()) != 0
     }
 
+    /// On the loop's thread, or the loop has not started yet (setting up before `run`). Loop-only
+    /// entry points assert it in debug builds, as SwiftNIO asserts `inEventLoop`; the check
+    /// compiles away in release builds.
+    var mayTouchLoopState: Bool { thread == nil || inLoop }
+
     /// Queues work for the loop thread. Thread-safe. Throws `.engineStopped` once the loop ended.
     public func execute(_ body: @escaping @Sendable (EventLoop) -> Void) throws(GnetError) {
         try tasks.post(.run(body))
@@ -152,6 +157,7 @@ public final class EventLoop: @unchecked Sendable {
     /// The connection `id` names, if it is still open or connecting (loop thread only). This is
     /// how one connection reaches another, e.g. a proxy's front and back ends.
     public func conn(_ id: ConnID) -> Conn? {
+        assert(mayTouchLoopState, "EventLoop.conn called off the loop thread")
         guard let r = record(id) else { return nil }
         return conn(r)
     }
@@ -159,6 +165,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Calls `body` with every open connection (loop thread only), e.g. to let idle ones go
     /// when draining. `body` may close the connection it is given.
     public func forEachConnection(_ body: (Conn) -> Void) {
+        assert(mayTouchLoopState, "EventLoop.forEachConnection called off the loop thread")
         for fd in 0..<tableCapacity {
             guard let r = table[fd], r.pointee.phase == .open else { continue }
             body(conn(r))
@@ -169,6 +176,7 @@ public final class EventLoop: @unchecked Sendable {
     /// (a supervisor holding copies keeps the sockets alive for its other workers), open
     /// connections carry on. Used to drain.
     public func stopAccepting() {
+        assert(mayTouchLoopState, "EventLoop.stopAccepting called off the loop thread")
         guard !acceptingStopped else { return }
         acceptingStopped = true
         for i in listeners.indices {
@@ -182,6 +190,7 @@ public final class EventLoop: @unchecked Sendable {
     /// an eventfd, a control channel: descriptors that are not connections and should not count
     /// as ones. The caller keeps ownership of `fd`; call `unwatch` before closing it.
     public func watchReadable(_ fd: Int32, _ body: @escaping () -> Void) throws(GnetError) {
+        assert(mayTouchLoopState, "EventLoop.watchReadable called off the loop thread")
         do throws(SystemError) {
             try poller.register(fd, interest: Interest.readable, token: PollToken.watchedKind | UInt64(UInt32(bitPattern: fd)))
         } catch { throw .system(error) }
@@ -190,6 +199,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Stops watching `fd`.
     public func unwatch(_ fd: Int32) {
+        assert(mayTouchLoopState, "EventLoop.unwatch called off the loop thread")
         guard watched.removeValue(forKey: fd) != nil else { return }
         poller.deregister(fd)
     }
@@ -397,6 +407,7 @@ public final class EventLoop: @unchecked Sendable {
     /// closure value (kept in a property) costs no allocation per firing, where a new closure
     /// literal allocates its captured context each time.
     public func schedule(after delay: Duration, _ body: @escaping () -> Void) {
+        assert(mayTouchLoopState, "EventLoop.schedule(after:) called off the loop thread")
         timers.schedule(at: gnet_monotonic_ns() + max(0, delay.nanoseconds), .run(body))
         if timers.count == 1 { now = gnet_monotonic_ns() }
     }
