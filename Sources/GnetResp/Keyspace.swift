@@ -10,7 +10,7 @@ import Glibc
 /// Keys may carry an expiry (monotonic ms): an expired key is removed when it is next touched,
 /// and `sweep` removes others by sampling, as Redis does. Used on the loop thread only; the
 /// owner frees it with `deallocate()`.
-struct Keyspace {
+struct Keyspace: ~Copyable {
     struct Entry {
         var hash: UInt64 = 0
         var key: UnsafeMutablePointer<UInt8>? = nil
@@ -167,8 +167,12 @@ struct Keyspace {
         old.deallocate()
     }
 
-    mutating func deallocate() {
-        removeAll()
+    /// Frees every key and value and the table.
+    deinit {
+        for i in 0..<capacity where slots[i].hash != 0 {
+            slots[i].key?.deallocate()
+            slots[i].value?.deallocate()
+        }
         slots.deinitialize(count: capacity)
         slots.deallocate()
     }

@@ -1,8 +1,8 @@
 /// The replies to the commands of one read, gathered and written with one write: RESP2 simple
 /// strings, errors, integers, bulk strings and array headers, encoded into memory the buffer
-/// keeps between reads (so replying allocates nothing once it has grown). Freed with
-/// `deallocate()`.
-struct Replies {
+/// keeps between reads (so replying allocates nothing once it has grown). It owns that memory
+/// (no copies) and frees it when destroyed.
+struct Replies: ~Copyable {
     private(set) var base: UnsafeMutableRawPointer
     private(set) var count = 0
     private var capacity: Int
@@ -15,7 +15,7 @@ struct Replies {
     var isEmpty: Bool { count == 0 }
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
     mutating func removeAll() { count = 0 }
-    func deallocate() { base.deallocate() }
+    deinit { base.deallocate() }
 
     @inline(__always)
     private mutating func reserve(_ n: Int) -> UnsafeMutableRawPointer {

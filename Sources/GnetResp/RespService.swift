@@ -63,9 +63,7 @@ final class RespService: EventHandler {
     }
 
     deinit {
-        keys.deallocate()
-        replies.deallocate()
-        args.deallocate()
+        args.deallocate()  // the keyspace and the replies free themselves
     }
 
     func onBoot(_ engine: Engine) -> Action {

@@ -6,11 +6,14 @@ import Glibc
 ///
 /// Growth follows gnet: ×2 below 4 KiB, ×1.25 above, rounded up to a power of two. Storage is
 /// taken only when bytes are appended and handed back by `releaseIfEmpty`, so an idle
-/// connection holds no buffer. A value type with manual storage: the owner (a connection
-/// record) calls `release` exactly once when it is done.
+/// connection holds no buffer. It owns its storage: it cannot be copied (two owners of one
+/// buffer), and whatever it still holds goes back to the pool when it is destroyed; `release`
+/// empties it early (a connection slot is reused for the next connection).
 @usableFromInline
-struct RingBuffer {
+struct RingBuffer: ~Copyable {
     @usableFromInline var storage: UnsafeMutableRawPointer? = nil
+    /// Where storage comes from and returns to (the loop's pool, which outlives its buffers).
+    @usableFromInline unowned(unsafe) var pool: BufferPool? = nil
     @usableFromInline var capacity = 0
     @usableFromInline var head = 0
     @usableFromInline var count = 0
@@ -24,6 +27,10 @@ struct RingBuffer {
         let first = min(count, capacity - head)
         return (UnsafeRawBufferPointer(start: s + head, count: first),
                 UnsafeRawBufferPointer(start: s, count: count - first))
+    }
+
+    deinit {
+        if let s = storage, let pool { pool.give(s, capacity: capacity) }
     }
 
     /// Appends `bytes`, growing as needed.
@@ -73,5 +80,6 @@ struct RingBuffer {
         copy(count, to: p)
         if let s = storage { pool.give(s, capacity: capacity) }
         storage = p; capacity = newCapacity; head = 0
+        self.pool = pool
     }
 }

@@ -35,7 +35,8 @@ struct WriteCompletion {
 
 /// Everything the loop knows about one connection. Lives at a stable address (one allocation
 /// per descriptor number, reused across connections), found by descriptor in the loop's table.
-struct ConnRecord {
+/// Not copyable: it owns its buffers, which a copy would share.
+struct ConnRecord: ~Copyable {
     var fd: Int32 = -1
     var generation: UInt32 = 0
     var phase: ConnPhase = .free

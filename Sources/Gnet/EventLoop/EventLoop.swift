@@ -125,9 +125,7 @@ public final class EventLoop: @unchecked Sendable {
     deinit {
         for i in 0..<tableCapacity {
             if let r = table[i] {
-                r.pointee.inbound.release(pool: pool)
-                r.pointee.outbound.release(pool: pool)
-                r.deinitialize(count: 1)
+                r.deinitialize(count: 1)  // its buffers give their storage back to the pool
                 r.deallocate()
             }
         }

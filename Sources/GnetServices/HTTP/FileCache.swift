@@ -14,7 +14,7 @@ import Gnet
 /// `maxFile` bytes, `maxBytes` in all, `slotCount` entries (direct-mapped by a hash of route and
 /// path: a new entry takes its slot's place). Used on its loop thread only; the owner frees it
 /// with `deallocate()`.
-struct FileCache {
+struct FileCache: ~Copyable {
     /// What identifies one version of a file.
     struct Identity: Equatable {
         var device: UInt64, inode: UInt64, size: Int
@@ -133,8 +133,12 @@ struct FileCache {
     }
 
     /// Frees every entry and the slots.
-    mutating func deallocate() {
-        for i in 0..<Self.slotCount { release(slots + i) }
+    deinit {
+        for i in 0..<Self.slotCount {
+            slots[i].key?.deallocate()
+            slots[i].head?.deallocate()
+            slots[i].body?.deallocate()
+        }
         slots.deinitialize(count: Self.slotCount)
         slots.deallocate()
     }

@@ -82,7 +82,7 @@ public final class HTTPService: EventHandler {
     /// What changes from request to request. The service runs on one loop thread; keeping its
     /// mutable state behind a pointer spares every request Swift's dynamic exclusivity checks
     /// on class properties (some 50 instructions each).
-    private struct LoopState {
+    private struct LoopState: ~Copyable {
         /// Responses gathered during one `onTraffic`, written with one syscall.
         var batch = ResponseBatch(capacity: 64 * 1024)
         /// The second `table`'s prepared responses carry in their `Date`.
@@ -165,10 +165,7 @@ public final class HTTPService: EventHandler {
 
     deinit {
         for r in routes { r.files?.close() }
-        state.pointee.files.deallocate()
-        state.pointee.batch.deallocate()
-        table.deallocate()
-        state.deinitialize(count: 1)
+        state.deinitialize(count: 1)  // its response batch and file cache free themselves
         state.deallocate()
     }
 

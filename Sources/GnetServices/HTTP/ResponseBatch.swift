@@ -1,7 +1,7 @@
 /// Responses gathered during one `onTraffic` call, to be written with one syscall: a growable
 /// byte buffer that keeps its memory between batches, so appending allocates nothing once it
-/// has grown. The owner frees it with `deallocate()`.
-struct ResponseBatch {
+/// has grown. It owns that memory (no copies) and frees it when destroyed.
+struct ResponseBatch: ~Copyable {
     private(set) var base: UnsafeMutableRawPointer
     private(set) var count = 0
     private var capacity: Int
@@ -43,5 +43,5 @@ struct ResponseBatch {
         capacity = c
     }
 
-    func deallocate() { base.deallocate() }
+    deinit { base.deallocate() }
 }

@@ -7,7 +7,7 @@ import Glibc
 /// table owns. Matching a target and copying a response touch no reference counts and call
 /// nothing for short targets. One table per service, used on its loop thread only; the owner
 /// frees it with `deallocate()`.
-struct RouteTable {
+struct RouteTable: ~Copyable {
     /// One route: where its prefix and prepared response are, and what the access log needs.
     struct Entry {
         var prefix: UnsafeMutablePointer<UInt8>
@@ -80,7 +80,7 @@ struct RouteTable {
     }
 
     /// Frees the prefixes, responses and entries.
-    func deallocate() {
+    deinit {
         for e in entries {
             e.prefix.deallocate()
             e.response?.deallocate()
