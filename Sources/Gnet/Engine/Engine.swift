@@ -30,7 +30,9 @@ public final class Engine: @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let nextDialLoop = Atomic<Int>(0)
 
-    /// Binds `addresses` (see `NetworkAddress`) and prepares the loops for `handler`. With
+    /// Binds `addresses` (see `NetworkAddress`) and prepares the loops for `handler`
+    /// (`counters`, memory the caller owns such as a shared stats page, is the first loop's;
+    /// further loops keep their own, summed by `counters`). With
     /// several loops under `.kernel` balancing, each TCP or UDP address is bound once per loop
     /// with `SO_REUSEPORT` (the first socket picks the port when it is 0; the others take the
     /// same). On failure every socket already bound is closed again.
