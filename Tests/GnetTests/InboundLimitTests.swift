@@ -161,4 +161,114 @@ import Testing
             #expect(h.closed.get.count == 1, "the open group's connection is still open")
         }
     }
+
+    // Found by a hostile review of the limit, each failing before its fix.
+
+    /// Records the size of each datagram a dialled UDP connection receives.
+    final class UDPDialer: EventHandler, @unchecked Sendable {
+        let sizes = Shared<[Int]>([])
+        func onOpen(_ c: Conn) -> Action {
+            do { try c.write("hi") } catch { return .close }
+            return .none
+        }
+        func onTraffic(_ c: Conn) -> Action {
+            let n = c.inboundBuffered
+            sizes.with { $0.append(n) }
+            c.discard()
+            return .none
+        }
+    }
+
+    @Test func aDialledUDPDatagramIsNotCutToTheLimit() throws {
+        var o = Options()
+        o.maxInboundBuffered = 100
+        let h = UDPDialer()
+        let e = try Engine(handler: h, listen: [], options: o)
+        let peer = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(peer) }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(peer, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(peer, $0, &len) } }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(peer, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        try withRunningEngine(e) { e in
+            try e.dial("udp://127.0.0.1:\(UInt16(bigEndian: sin.sin_port))")
+            var buf = [UInt8](repeating: 0, count: 64)
+            var from = sockaddr_storage()
+            var flen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let n = withUnsafeMutablePointer(to: &from) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(peer, &buf, 64, 0, $0, &flen) } }
+            #expect(n == 2)
+            let big = [UInt8](repeating: 7, count: 1000)
+            _ = withUnsafePointer(to: &from) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(peer, big, big.count, 0, $0, flen) } }
+            #expect(eventually { h.sizes.get == [1000] }, "datagram sizes \(h.sizes.get)")
+        }
+    }
+
+    /// Sends a file per request byte, holding later requests until the file is out.
+    final class FileSender: EventHandler, @unchecked Sendable {
+        let file: Int32, size: Int
+        var offset = 0, sending = false
+        let closed = Shared<[GnetError?]>([])
+        init(file: Int32, size: Int) { self.file = file; self.size = size }
+        func pump(_ c: Conn) {
+            while offset < size {
+                guard let n = try? c.sendFile(file, offset: offset, count: size - offset), n > 0 else { c.notifyWritable(); return }
+                offset += n
+            }
+            sending = false
+            c.wake()
+        }
+        func onTraffic(_ c: Conn) -> Action {
+            if sending { return .none }
+            guard c.discard(1) == 1 else { return .none }
+            sending = true
+            offset = 0
+            pump(c)
+            return .none
+        }
+        func onWritable(_ c: Conn) -> Action { pump(c); return .none }
+        func onClose(_ c: Conn, error: GnetError?) -> Action { closed.with { $0.append(error) }; return .none }
+    }
+
+    @Test func aHandlerWaitingOnSendFileIsNotClosedAtTheLimit() throws {
+        let path = "/tmp/gnet-inbound-limit-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).bin"
+        let size = 32 << 20
+        let f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        defer { close(f); unlink(path) }
+        _ = ftruncate(f, off_t(size))
+        var o = Options()
+        o.maxInboundBuffered = 4096
+        o.socketSendBuffer = 64 << 10
+        let h = FileSender(file: f, size: size)
+        let e = try Engine(handler: h, listen: ["tcp://127.0.0.1:0"], options: o)
+        try withRunningEngine(e) { e in
+            let s = try TestSocket(e.addresses[0], timeout: 10)
+            try s.send([UInt8](repeating: 71, count: 1))
+            usleep(200_000)
+            try s.send([UInt8](repeating: 71, count: 16 << 10))  // pipelined requests; nothing read yet
+            usleep(500_000)
+            #expect(h.closed.get.isEmpty, "closed while waiting on its own output: \(h.closed.get)")
+        }
+    }
+
+    /// Edge-triggered with a read chunk: a wake that coincides with a read finding nothing new
+    /// still gives the handler its turn (before, the bytes stalled until the peer closed).
+    @Test(arguments: [(16, 0), (1, 64)]) func aWakeIsNotLostUnderEdgeTriggeredChunks(chunk: Int, limit: Int) throws {
+        var o = Options()
+        o.edgeTriggered = true
+        o.edgeTriggeredChunk = chunk
+        o.maxInboundBuffered = limit
+        let h = Consumer(perTurn: 7)
+        let e = try Engine(handler: h, listen: ["tcp://127.0.0.1:0"], options: o)
+        let total = 200_000
+        try withRunningEngine(e) { e in
+            let s = try TestSocket(e.addresses[0], timeout: 20)
+            try s.send(Self.pattern(total))
+            #expect(eventually(seconds: 20) { h.seen.get == total }, "\(h.seen.get) of \(total)")
+        }
+        #expect(!h.outOfOrder.get)
+    }
 }

@@ -16,8 +16,9 @@ import Testing
         let boots = Shared<Int>(0)
         let shutdowns = Shared<Int>(0)
         let threads = Shared<Set<UInt>>([])
-        var loops: [EventLoop] = []
-        func index(_ c: Conn) -> Int { loops.firstIndex { $0 === c.eventLoop } ?? -1 }
+        /// The engine's loops by identity (not held: the loops hold this handler).
+        var loops: [ObjectIdentifier] = []
+        func index(_ c: Conn) -> Int { loops.firstIndex(of: ObjectIdentifier(c.eventLoop)) ?? -1 }
         func onBoot(_ engine: Engine) -> Action {
             boots.with { $0 += 1 }
             return .none
@@ -70,7 +71,7 @@ import Testing
         o.loops = loops
         o.loadBalancing = balancing
         let e = try Engine(handler: h, listen: [address], options: o)
-        h.loops = e.loops
+        h.loops = e.loops.map(ObjectIdentifier.init)
         return e
     }
 
@@ -230,5 +231,26 @@ import Testing
         let e = try Engine(handler: Census(), listen: ["tcp://127.0.0.1:0"], options: o)
         #expect(e.loops.count == Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         try withRunningEngine(e) { _ in }
+    }
+
+    /// An engine made and dropped without running closes every socket it bound: the port is
+    /// free again (a listener left open would make this bind fail with EADDRINUSE).
+    @Test(arguments: [LoadBalancing.kernel, .roundRobin]) func anEngineThatNeverRanReleasesItsPorts(_ balancing: LoadBalancing) throws {
+        var port = 0
+        do {
+            var o = Options()
+            o.loops = 4
+            o.loadBalancing = balancing
+            let e = try Engine(handler: Census(), listen: ["tcp://127.0.0.1:0"], options: o)
+            port = e.addresses[0].port
+        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(fd) }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = UInt16(port).bigEndian
+        inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr)
+        let rc = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(rc == 0, "port \(port) still bound: errno \(errno)")
     }
 }

@@ -53,6 +53,8 @@ struct ConnRecord: ~Copyable {
     var scheduled = false
     /// The scheduled turn must read the socket again (edge-triggered chunk limit, resumed reading).
     var readPending = false
+    /// The scheduled turn owes the handler an `onTraffic` (wake) even if reading brings nothing.
+    var turnWanted = false
     /// Reading resumed after backpressure with inbound bytes the handler had left: the scheduled
     /// turn hands them to it before reading the socket.
     var resumeTraffic = false

@@ -51,8 +51,9 @@ final class LoadBalancer {
         do {
             try loops[k].takeUnretainedValue().tasks.post(.adopt(fd, kind, group))
         } catch {
-            Sys.close(fd)
+            // Counted before the close, so a client that sees it closed sees it counted.
             gnet_counter_add(&loop.counters.pointee.connections_rejected, 1)
+            Sys.close(fd)
         }
     }
 

@@ -45,8 +45,9 @@ extension EventLoop {
                 balancer.kept(k)
             }
             if atLimit(group) {
-                Sys.close(fd)
+                // Counted before the close, so a client that sees it closed sees it counted.
                 gnet_counter_add(&counters.pointee.connections_rejected, 1)
+                Sys.close(fd)
                 continue
             }
             open(fd: fd, kind: kind, listener: i, phase: .open)
@@ -62,8 +63,9 @@ extension EventLoop {
     /// A connection accepted by another loop of the engine and handed here.
     func adopt(_ fd: Int32, kind: ConnKind, group: Int) {
         if stopping || atLimit(group) {
-            Sys.close(fd)
+            // Counted before the close, so a client that sees it closed sees it counted.
             gnet_counter_add(&counters.pointee.connections_rejected, 1)
+            Sys.close(fd)
             return
         }
         open(fd: fd, kind: kind, listener: -1, phase: .open, group: group)

@@ -50,16 +50,19 @@ extension EventLoop {
     /// Reads a stream (or connected datagram) socket and hands the bytes to the handler.
     /// Level-triggered: one read per readiness. Edge-triggered: until EAGAIN, or the chunk
     /// limit, after which the connection gets another turn next iteration.
-    func readStream(_ r: UnsafeMutablePointer<ConnRecord>) {
+    /// Returns whether the handler got `onTraffic`.
+    @discardableResult
+    func readStream(_ r: UnsafeMutablePointer<ConnRecord>) -> Bool {
         let fd = r.pointee.fd
         let generation = r.pointee.generation
         var total = 0
+        var delivered = false
         repeat {
             let result: IOResult<Int>
             do throws(SystemError) {
                 if r.pointee.inboundCap > 0 {
                     // Never past the input limit: at most the room left under it.
-                    guard let room = roomUnderLimit(r) else { return }
+                    guard let room = roomUnderLimit(r) else { return delivered }
                     result = try Sys.read(fd, readBuffer, room)
                 } else {
                     result = try Sys.read(fd, readBuffer, readCapacity)
@@ -67,12 +70,12 @@ extension EventLoop {
             } catch {
                 gnet_counter_add(&counters.pointee.errors, 1)
                 finishClose(r, reason: .system(error))
-                return
+                return delivered
             }
             gnet_counter_add(&counters.pointee.read_calls, 1)
             switch result {
             case .wouldBlock:
-                return
+                return delivered
             case .processed(0) where r.pointee.kind != .udpConnected:
                 if (r.pointee.scheduled && r.inboundBuffered > 0) || r.pointee.wantWritable {
                     // The handler is still at work on what it was sent: it asked (wake) to go on
@@ -84,7 +87,7 @@ extension EventLoop {
                     // Answers still buffered go out first: a peer that half-closed may be reading.
                     beginClose(r, reason: .endOfStream)
                 }
-                return
+                return delivered
             case .processed(let n):
                 gnet_counter_add(&counters.pointee.bytes_in, UInt64(n))
                 total += n
@@ -92,12 +95,14 @@ extension EventLoop {
                 r.pointee.pendingStart = readBuffer
                 r.pointee.pendingCount = n
                 deliverTraffic(r)
+                delivered = true
             }
             // Level-triggered sockets read once per readiness: that test comes first.
             guard r.pointee.edgeTriggered, r.pointee.generation == generation, r.pointee.phase == .open,
-                  !r.pointee.readPaused, !r.pointee.inboundFull else { return }
+                  !r.pointee.readPaused, !r.pointee.inboundFull else { return delivered }
         } while options.edgeTriggeredChunk <= 0 || total < options.edgeTriggeredChunk
         schedule(r, read: true)
+        return delivered
     }
 
     /// The bytes a read may take without passing the connection's input limit; nil at the
@@ -321,6 +326,12 @@ extension EventLoop {
         callbackDepth &+= 1
         let action = handler.onWritable(conn(r))
         callbackDepth &-= 1
+        // Input consumed while writing may take it back under its limit.
+        if r.pointee.inboundFull && r.pointee.phase == .open && r.inboundBuffered < r.pointee.inboundCap {
+            r.pointee.inboundFull = false
+            updateInterest(r)
+            schedule(r, read: true)
+        }
         after(r, action)
     }
 
@@ -420,6 +431,7 @@ extension EventLoop {
         r.pointee.inboundFull = false
         r.pointee.scheduled = false
         r.pointee.readPending = false
+        r.pointee.turnWanted = false
         r.pointee.resumeTraffic = false
         r.pointee.wantWritable = false
         r.pointee.peerClosed = false

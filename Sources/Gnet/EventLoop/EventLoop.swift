@@ -56,6 +56,8 @@ public final class EventLoop: @unchecked Sendable {
     /// signalfd and the handler for signals delivered to this loop (see `Engine.handleSignals`).
     @exclusivity(unchecked) var signalFD: Int32 = -1
     @exclusivity(unchecked) var signalHandler: ((Int32) -> Void)? = nil
+    /// `run()` was entered (from then on `shutDown` closes the listeners).
+    var ran = false
     /// The engine's first loop: runs `onBoot`, `onShutdown` and the ticker, and stops the others.
     var isPrimary = true
     /// Set on the loop that accepts for others: which of its listeners' connections it hands
@@ -123,6 +125,8 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     deinit {
+        // A loop that never ran still owns its listeners (an engine made and dropped).
+        if !ran { for l in listeners { l.close() } }
         for i in 0..<tableCapacity {
             if let r = table[i] {
                 r.deinitialize(count: 1)  // its buffers give their storage back to the pool
@@ -210,6 +214,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs until stopped. Returns after `onShutdown` and every `onClose` have fired.
     func run() throws(GnetError) {
         thread = pthread_self()
+        ran = true
         running = true
         defer { running = false }
         now = gnet_monotonic_ns()
@@ -338,6 +343,8 @@ public final class EventLoop: @unchecked Sendable {
         for id in scheduledSpare {
             guard let r = record(id), r.pointee.scheduled else { continue }
             let readAgain = r.pointee.closeRequested == false && r.pointee.readPending
+            let wanted = r.pointee.turnWanted
+            r.pointee.turnWanted = false
             r.pointee.scheduled = false
             r.pointee.readPending = false
             if r.pointee.resumeTraffic {
@@ -351,7 +358,13 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
             if readAgain && !r.pointee.peerClosed {
-                readStream(r)
+                // A wake asked for a turn with the bytes already held: if the read brings
+                // nothing new (edge-triggered: no further event comes), the turn is given here.
+                if !readStream(r) && wanted && r.pointee.generation == id.generation && r.pointee.phase == .open
+                    && r.inboundBuffered > 0 {
+                    deliverTraffic(r)
+                    closeIfPeerDone(r)
+                }
             } else if r.pointee.phase == .open {
                 deliverTraffic(r)
                 closeIfPeerDone(r)
@@ -476,11 +489,12 @@ public final class EventLoop: @unchecked Sendable {
         if group >= 0 && group < groupLimits.count {
             r.pointee.writeCap = groupLimits[group].writeCap
             r.pointee.idleNanos = groupLimits[group].idleNanos
-            r.pointee.inboundCap = groupLimits[group].inboundCap
+            r.pointee.inboundCap = kind == .tcp || kind == .unix ? groupLimits[group].inboundCap : 0
         } else {
             r.pointee.writeCap = writeCap
             r.pointee.idleNanos = idleNanos
-            r.pointee.inboundCap = max(0, options.maxInboundBuffered)
+            // Streams only: a datagram is read whole or not at all.
+            r.pointee.inboundCap = kind == .tcp || kind == .unix ? max(0, options.maxInboundBuffered) : 0
         }
         return r
     }
@@ -525,7 +539,8 @@ public final class EventLoop: @unchecked Sendable {
             }
             return
         }
-        if left >= offered && !r.pointee.readPaused {
+        let waitingToWrite = r.pointee.readPaused || r.pointee.wantWritable
+        if left >= offered && !waitingToWrite {
             gnet_counter_add(&counters.pointee.errors, 1)
             requestClose(r, reason: .inboundBufferFull)
             return
@@ -534,7 +549,7 @@ public final class EventLoop: @unchecked Sendable {
             r.pointee.inboundFull = true
             updateInterest(r)
         }
-        if !r.pointee.readPaused { schedule(r, read: false) }
+        if !waitingToWrite { schedule(r, read: false) }
     }
 
     /// Applies a callback's action and any closes it requested.
@@ -581,7 +596,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Queues a connection for another turn next iteration.
     func schedule(_ r: UnsafeMutablePointer<ConnRecord>, read: Bool) {
-        if read { r.pointee.readPending = true }
+        if read { r.pointee.readPending = true } else { r.pointee.turnWanted = true }
         if r.pointee.scheduled { return }
         r.pointee.scheduled = true
         scheduled.append(r.id)
