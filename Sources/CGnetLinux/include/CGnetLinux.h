@@ -188,12 +188,13 @@ typedef struct gnet_loop_counters {
     uint64_t datagrams_out;
 } gnet_loop_counters_t;
 
-/// Counters a worker's services publish (ServiceKind's counters), all services together.
-#define GNET_SERVICE_COUNTERS 40
+/// Room for what a worker's services publish, all services together: per service its traffic
+/// (a gnet_loop_counters_t), its kind's counters and its histograms (SlotLayout in GnetDaemon).
+#define GNET_SERVICE_COUNTERS (2048 - 8 - 12)
 
 /// One worker's slot in the daemon's shared stats page. The supervisor writes the identity
-/// fields; the worker writes `state`, its loop counters and its services' counters. 512 bytes,
-/// so slots never share a cache line.
+/// fields; the worker writes `state`, its loop counters and its services' figures. 16 KiB (pages
+/// of a slot nobody writes are never touched), so slots never share a cache line.
 typedef struct gnet_worker_slot {
     uint64_t in_use;
     uint64_t pid;
@@ -204,8 +205,9 @@ typedef struct gnet_worker_slot {
     uint64_t reserved[2];
     gnet_loop_counters_t counters;
     uint64_t service_counters[GNET_SERVICE_COUNTERS];
-    uint64_t padding[64 - 8 - sizeof(gnet_loop_counters_t) / 8 - GNET_SERVICE_COUNTERS];
 } gnet_worker_slot_t;
+
+_Static_assert(sizeof(gnet_worker_slot_t) == 16384, "a stats slot is 16 KiB");
 
 /// The first of slot's service counters.
 static inline uint64_t *gnet_service_counters(gnet_worker_slot_t *slot) { return slot->service_counters; }
@@ -239,6 +241,10 @@ static inline void gnet_counter_sub(uint64_t *p, uint64_t v) {
     __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) - v, __ATOMIC_RELAXED);
 }
 static inline uint64_t gnet_counter_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+/// Orders the stores before it ahead of the stores after it (a writer publishing data).
+static inline void gnet_release_fence(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
+/// Orders the loads after it behind the loads before it (a reader of published data).
+static inline void gnet_acquire_fence(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 
 // RFC 9110 token characters as a 256-bit map: branch-free, one load per byte (the HTTP
 // head scanner runs it over every method and field-name byte).

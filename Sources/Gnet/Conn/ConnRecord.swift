@@ -1,3 +1,5 @@
+import CGnetLinux
+
 /// Identifies one connection for its whole life: the descriptor number plus a generation
 /// that changes every time the slot is reused, so a stale id never reaches a newer connection.
 public struct ConnID: Hashable, Sendable, CustomStringConvertible {
@@ -93,6 +95,8 @@ struct ConnRecord: ~Copyable {
     var listener: Int = -1
     /// The listener's group (-1 for dialled/enrolled connections).
     var group: Int = -1
+    /// Its group's traffic counters (`EventLoop.groupCounters`), counted alongside the loop's.
+    var groupCounters: UnsafeMutablePointer<gnet_loop_counters_t> = unclaimedRecordCounters
     /// Reading is paused because the unconsumed input reached `inboundCap`; the handler gets
     /// turns with what it has until it is below.
     var inboundFull = false
@@ -113,3 +117,11 @@ extension UnsafeMutablePointer where Pointee == ConnRecord {
     @inline(__always) var isStream: Bool { pointee.kind == .tcp || pointee.kind == .unix }
     @inline(__always) var inboundBuffered: Int { pointee.inbound.count + pointee.pendingCount }
 }
+
+/// Where a record not yet claimed by a loop would count (it never does: `claimRecord` points
+/// every record at its group's block before use). Never freed.
+nonisolated(unsafe) let unclaimedRecordCounters: UnsafeMutablePointer<gnet_loop_counters_t> = {
+    let block = UnsafeMutablePointer<gnet_loop_counters_t>.allocate(capacity: 1)
+    block.initialize(to: gnet_loop_counters_t())
+    return block
+}()

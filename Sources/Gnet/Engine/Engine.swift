@@ -37,7 +37,8 @@ public final class Engine: @unchecked Sendable {
     /// with `SO_REUSEPORT` (the first socket picks the port when it is 0; the others take the
     /// same). On failure every socket already bound is closed again.
     public convenience init(handler: any EventHandler, listen addresses: [String], options: Options = Options(),
-                            counters: UnsafeMutablePointer<gnet_loop_counters_t>? = nil) throws(GnetError) {
+                            counters: UnsafeMutablePointer<gnet_loop_counters_t>? = nil,
+                            groupCounters: [UnsafeMutablePointer<gnet_loop_counters_t>] = []) throws(GnetError) {
         let n = options.resolvedLoops
         let perLoop = n > 1 && options.loadBalancing == .kernel
         var shared = options
@@ -61,23 +62,28 @@ public final class Engine: @unchecked Sendable {
             for l in bound.joined() { l.close() }
             throw error
         }
-        try self.init(handler: handler, perLoop: bound, options: options, counters: counters)
+        try self.init(handler: handler, perLoop: bound, options: options, counters: counters, groupCounters: groupCounters)
     }
 
     /// Serves already bound listeners (e.g. inherited from a supervisor). The engine owns and
     /// closes them when it stops. With several loops the first loop accepts on them and hands
     /// connections out (round-robin when `Options.loadBalancing` is `.kernel`, which needs
-    /// sockets of its own per loop).
+    /// sockets of its own per loop). `groupCounters[g]`, memory the caller owns, receives the
+    /// first loop's counts for the connections of listener group `g` (`Listener.group`): a
+    /// daemon's per-service figures in its stats page. Groups without one count in memory of
+    /// the loop's; `groupCounters(_:)` sums every loop's.
     public convenience init(handler: any EventHandler, listeners: [Listener], options: Options = Options(),
-                            counters: UnsafeMutablePointer<gnet_loop_counters_t>? = nil) throws(GnetError) {
+                            counters: UnsafeMutablePointer<gnet_loop_counters_t>? = nil,
+                            groupCounters: [UnsafeMutablePointer<gnet_loop_counters_t>] = []) throws(GnetError) {
         var perLoop: [[Listener]] = Array(repeating: [], count: options.resolvedLoops)
         perLoop[0] = listeners
-        try self.init(handler: handler, perLoop: perLoop, options: options, counters: counters)
+        try self.init(handler: handler, perLoop: perLoop, options: options, counters: counters, groupCounters: groupCounters)
     }
 
     /// `perLoop[k]` are loop k's own sockets; `perLoop[0]` has one per address, in order.
     private init(handler: any EventHandler, perLoop: [[Listener]], options: Options,
-                 counters: UnsafeMutablePointer<gnet_loop_counters_t>?) throws(GnetError) {
+                 counters: UnsafeMutablePointer<gnet_loop_counters_t>?,
+                 groupCounters: [UnsafeMutablePointer<gnet_loop_counters_t>]) throws(GnetError) {
         let all = perLoop[0]
         self.listeners = all
         gnet_ignore_sigpipe()
@@ -85,7 +91,8 @@ public final class Engine: @unchecked Sendable {
         do throws(GnetError) {
             for (k, own) in perLoop.enumerated() {
                 let loop = try EventLoop(handler: handler, listeners: own, options: options,
-                                         counters: k == 0 ? counters : nil, groupListeners: all)
+                                         counters: k == 0 ? counters : nil, groupListeners: all,
+                                         groupCounters: k == 0 ? groupCounters : [])
                 loop.isPrimary = k == 0
                 loop.index = k
                 made.append(loop)
@@ -198,6 +205,14 @@ public final class Engine: @unchecked Sendable {
         return total
     }
 
+    /// The counters of listener group `group`'s connections (`Listener.group`; -1: connections
+    /// of no listener), every loop's added up (thread-safe).
+    public func groupCounters(_ group: Int) -> LoopCounters {
+        var total = LoopCounters(eventLoop.groupCounters(group))
+        for loop in loops.dropFirst() { total.add(LoopCounters(loop.groupCounters(group))) }
+        return total
+    }
+
     /// Each loop's counters, the first loop first (thread-safe).
     public var loopCounters: [LoopCounters] { loops.map { LoopCounters($0.counters) } }
 
@@ -259,7 +274,7 @@ public struct LoopCounters: Sendable, Equatable {
     }
 
     /// Adds another loop's counters to these.
-    mutating func add(_ o: LoopCounters) {
+    public mutating func add(_ o: LoopCounters) {
         connectionsOpen += o.connectionsOpen; connectionsAccepted += o.connectionsAccepted
         connectionsClosed += o.connectionsClosed; connectionsRejected += o.connectionsRejected
         bytesIn += o.bytesIn; bytesOut += o.bytesOut; readCalls += o.readCalls; writeCalls += o.writeCalls

@@ -53,6 +53,7 @@ final class LoadBalancer {
         } catch {
             // Counted before the close, so a client that sees it closed sees it counted.
             gnet_counter_add(&loop.counters.pointee.connections_rejected, 1)
+            gnet_counter_add(&loop.groupCounters(group).pointee.connections_rejected, 1)
             Sys.close(fd)
         }
     }

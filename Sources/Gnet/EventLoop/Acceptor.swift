@@ -27,6 +27,7 @@ extension EventLoop {
                 fd = c
             } catch {
                 gnet_counter_add(&counters.pointee.errors, 1)
+                gnet_counter_add(&groupCounters(listeners[i].group).pointee.errors, 1)
                 switch error.errno {
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     pauseAccepting(i, error)
@@ -47,6 +48,7 @@ extension EventLoop {
             if atLimit(group) {
                 // Counted before the close, so a client that sees it closed sees it counted.
                 gnet_counter_add(&counters.pointee.connections_rejected, 1)
+                gnet_counter_add(&groupCounters(group).pointee.connections_rejected, 1)
                 Sys.close(fd)
                 continue
             }
@@ -65,6 +67,7 @@ extension EventLoop {
         if stopping || atLimit(group) {
             // Counted before the close, so a client that sees it closed sees it counted.
             gnet_counter_add(&counters.pointee.connections_rejected, 1)
+            gnet_counter_add(&groupCounters(group).pointee.connections_rejected, 1)
             Sys.close(fd)
             return
         }
@@ -114,6 +117,7 @@ extension EventLoop {
         } catch {
             options.logger.log(.warning, "registering connection: \(error)")
             gnet_counter_add(&counters.pointee.errors, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.errors, 1)
             release(r)
             Sys.close(fd)
             return nil
@@ -122,7 +126,11 @@ extension EventLoop {
         openConnections += 1
         if r.pointee.group >= 0 && r.pointee.group < groupConnections.count { groupConnections[r.pointee.group] += 1 }
         gnet_counter_add(&counters.pointee.connections_open, 1)
-        if listener >= 0 || group != nil { gnet_counter_add(&counters.pointee.connections_accepted, 1) }
+        gnet_counter_add(&r.pointee.groupCounters.pointee.connections_open, 1)
+        if listener >= 0 || group != nil {
+            gnet_counter_add(&counters.pointee.connections_accepted, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.connections_accepted, 1)
+        }
         if phase == .open { opened(r) }
         return r
     }
@@ -171,12 +179,16 @@ extension EventLoop {
                 result = try Sys.recvfrom(fd, readBuffer, readCapacity, &from, &len)
             } catch {
                 gnet_counter_add(&counters.pointee.errors, 1)
+                gnet_counter_add(&r.pointee.groupCounters.pointee.errors, 1)
                 return
             }
             guard case .processed(let n) = result else { return }
             gnet_counter_add(&counters.pointee.read_calls, 1)
             gnet_counter_add(&counters.pointee.bytes_in, UInt64(n))
             gnet_counter_add(&counters.pointee.datagrams_in, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.read_calls, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.bytes_in, UInt64(n))
+            gnet_counter_add(&r.pointee.groupCounters.pointee.datagrams_in, 1)
             r.pointee.remote = SocketAddress(storage: from, length: len)
             r.pointee.pendingStart = readBuffer
             r.pointee.pendingCount = n

@@ -69,10 +69,12 @@ extension EventLoop {
                 }
             } catch {
                 gnet_counter_add(&counters.pointee.errors, 1)
+                gnet_counter_add(&r.pointee.groupCounters.pointee.errors, 1)
                 finishClose(r, reason: .system(error))
                 return delivered
             }
             gnet_counter_add(&counters.pointee.read_calls, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.read_calls, 1)
             switch result {
             case .wouldBlock:
                 return delivered
@@ -90,6 +92,7 @@ extension EventLoop {
                 return delivered
             case .processed(let n):
                 gnet_counter_add(&counters.pointee.bytes_in, UInt64(n))
+                gnet_counter_add(&r.pointee.groupCounters.pointee.bytes_in, UInt64(n))
                 total += n
                 r.pointee.lastActive = now
                 r.pointee.pendingStart = readBuffer
@@ -234,10 +237,12 @@ extension EventLoop {
     @inline(__always)
     private func syscallWrite(_ r: UnsafeMutablePointer<ConnRecord>, _ call: () throws(SystemError) -> IOResult<Int>) throws(GnetError) -> Int {
         gnet_counter_add(&counters.pointee.write_calls, 1)
+        gnet_counter_add(&r.pointee.groupCounters.pointee.write_calls, 1)
         do throws(SystemError) {
             switch try call() {
             case .processed(let n):
                 gnet_counter_add(&counters.pointee.bytes_out, UInt64(n))
+                gnet_counter_add(&r.pointee.groupCounters.pointee.bytes_out, UInt64(n))
                 r.pointee.sentTotal &+= UInt64(n)
                 return n
             case .wouldBlock:
@@ -245,6 +250,7 @@ extension EventLoop {
             }
         } catch {
             gnet_counter_add(&counters.pointee.errors, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.errors, 1)
             r.pointee.outbound.release(pool: pool)
             requestClose(r, reason: .system(error))
             throw .system(error)
@@ -264,12 +270,16 @@ extension EventLoop {
             }
         } catch {
             gnet_counter_add(&counters.pointee.errors, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.errors, 1)
             throw .system(error)
         }
         gnet_counter_add(&counters.pointee.write_calls, 1)
+        gnet_counter_add(&r.pointee.groupCounters.pointee.write_calls, 1)
         guard case .processed(let n) = result else { throw .system(SystemError("sendto", errno: EAGAIN)) }
         gnet_counter_add(&counters.pointee.bytes_out, UInt64(n))
         gnet_counter_add(&counters.pointee.datagrams_out, 1)
+        gnet_counter_add(&r.pointee.groupCounters.pointee.bytes_out, UInt64(n))
+        gnet_counter_add(&r.pointee.groupCounters.pointee.datagrams_out, 1)
         return n
     }
 
@@ -358,6 +368,7 @@ extension EventLoop {
             r.pointee.interest = want
         } catch {
             gnet_counter_add(&counters.pointee.errors, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.errors, 1)
             requestClose(r, reason: .system(error))
         }
     }
@@ -410,6 +421,8 @@ extension EventLoop {
             if r.pointee.group >= 0 && r.pointee.group < groupConnections.count { groupConnections[r.pointee.group] -= 1 }
             gnet_counter_sub(&counters.pointee.connections_open, 1)
             gnet_counter_add(&counters.pointee.connections_closed, 1)
+            gnet_counter_sub(&r.pointee.groupCounters.pointee.connections_open, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.connections_closed, 1)
         }
         let pending = r.pointee.completions
         release(r)

@@ -46,6 +46,12 @@ public final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) var openConnections = 0
     /// Open connections per listener group.
     @exclusivity(unchecked) var groupConnections: [Int] = []
+    /// Traffic counters per listener group, `groupCounters[g]`, and one more, last, for
+    /// connections of no group (enrolled, dialled). Every count the loop keeps in `counters`
+    /// about a connection it also adds to its group's block: a daemon's per-service figures.
+    @exclusivity(unchecked) var groupCounters: [UnsafeMutablePointer<gnet_loop_counters_t>] = []
+    /// The blocks this loop allocated (those no caller provided).
+    private var ownedGroupCounters: [UnsafeMutablePointer<gnet_loop_counters_t>] = []
     /// Per-group limits resolved from the listeners (normalised caps, ns timeouts).
     @exclusivity(unchecked) var groupLimits: [(writeCap: Int, idleNanos: Int64, maxConnections: Int, inboundCap: Int)] = []
     /// Listeners stopped for good (draining): not re-armed after an accept pause.
@@ -76,7 +82,8 @@ public final class EventLoop: @unchecked Sendable {
     /// `groupListeners` (default: `listeners`) are all of the engine's listeners, whose groups
     /// and limits apply to connections handed to this loop by another.
     init(handler: any EventHandler, listeners: [Listener], options: Options,
-         counters external: UnsafeMutablePointer<gnet_loop_counters_t>?, groupListeners: [Listener]? = nil) throws(GnetError) {
+         counters external: UnsafeMutablePointer<gnet_loop_counters_t>?, groupListeners: [Listener]? = nil,
+         groupCounters externalGroups: [UnsafeMutablePointer<gnet_loop_counters_t>] = []) throws(GnetError) {
         self.handler = handler
         self.options = options
         self.listeners = listeners
@@ -112,6 +119,16 @@ public final class EventLoop: @unchecked Sendable {
         groupConnections = Array(repeating: 0, count: groups)
         groupLimits = Array(repeating: (Options.normalisedCap(options.writeBufferCap), options.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0,
                                         options.maxConnections, max(0, options.maxInboundBuffered)), count: groups)
+        for g in 0...groups {
+            if g < groups && g < externalGroups.count {
+                groupCounters.append(externalGroups[g])
+            } else {
+                let block = UnsafeMutablePointer<gnet_loop_counters_t>.allocate(capacity: 1)
+                block.initialize(to: gnet_loop_counters_t())
+                ownedGroupCounters.append(block)
+                groupCounters.append(block)
+            }
+        }
         for l in limitSource where l.group >= 0 {
             if let limits = l.limits {
                 groupLimits[l.group] = (Options.normalisedCap(limits.writeBufferCap), limits.idleTimeout.map { max(1, $0.nanoseconds) } ?? 0,
@@ -137,6 +154,7 @@ public final class EventLoop: @unchecked Sendable {
         readBuffer.deallocate()
         scratch.deallocate()
         if ownsCounters { counters.deallocate() }
+        for block in ownedGroupCounters { block.deallocate() }
         poller.close()
     }
 
@@ -456,6 +474,12 @@ public final class EventLoop: @unchecked Sendable {
         return r
     }
 
+    /// The traffic counters of listener group `group` (the no-group block for -1 or unknown).
+    @inline(__always)
+    func groupCounters(_ group: Int) -> UnsafeMutablePointer<gnet_loop_counters_t> {
+        groupCounters[group >= 0 && group < groupCounters.count - 1 ? group : groupCounters.count - 1]
+    }
+
     /// A fresh record for descriptor `fd`, with a new generation.
     func claimRecord(fd: Int32, kind: ConnKind, phase: ConnPhase, listener: Int, group adoptedGroup: Int? = nil) -> UnsafeMutablePointer<ConnRecord> {
         let i = Int(fd)
@@ -486,6 +510,7 @@ public final class EventLoop: @unchecked Sendable {
         r.pointee.lastActive = now
         let group = adoptedGroup ?? (listener >= 0 && listener < listeners.count ? listeners[listener].group : -1)
         r.pointee.group = group
+        r.pointee.groupCounters = groupCounters(group)
         if group >= 0 && group < groupLimits.count {
             r.pointee.writeCap = groupLimits[group].writeCap
             r.pointee.idleNanos = groupLimits[group].idleNanos
@@ -542,6 +567,7 @@ public final class EventLoop: @unchecked Sendable {
         let waitingToWrite = r.pointee.readPaused || r.pointee.wantWritable
         if left >= offered && !waitingToWrite {
             gnet_counter_add(&counters.pointee.errors, 1)
+            gnet_counter_add(&r.pointee.groupCounters.pointee.errors, 1)
             requestClose(r, reason: .inboundBufferFull)
             return
         }

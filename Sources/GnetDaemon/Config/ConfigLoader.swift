@@ -138,9 +138,9 @@ public enum ConfigLoader {
             guard !user.isEmpty, getpwnam(user) != nil else { throw fail([.key("user")], "no such user \"\(user)\"") }
         }
         guard !c.services.isEmpty else { throw fail([.key("services")], "at least one service is needed") }
-        let counters = c.services.reduce(0) { n, s in n + (kinds.first { $0.name == s.kind }?.counterNames.count ?? 0) }
-        guard counters <= Int(gnet_service_counter_capacity()) else {
-            throw fail([.key("services")], "the services publish \(counters) counters; a worker holds at most \(gnet_service_counter_capacity())")
+        let layout = SlotLayout(c, kinds: kinds)
+        guard layout.fits else {
+            throw fail([.key("services")], "the services publish \(layout.width) counters; a worker holds at most \(SlotLayout.capacity)")
         }
         var names: Set<String> = []
         var addresses: [NetworkAddress: String] = [:]

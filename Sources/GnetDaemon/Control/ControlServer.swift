@@ -142,8 +142,8 @@ extension Supervisor {
     /// Each of a worker's services with its counters' current values, in its slot's layout.
     func serviceCounters(_ w: WorkerSlot) -> [(service: String, kind: String, values: [(String, UInt64)])] {
         let base = page.serviceCounters(w.statsSlot)
-        return w.counterLayout.map { entry in
-            (entry.service, entry.kind, entry.names.enumerated().map { i, name in (name, gnet_counter_load(base + entry.offset + i)) })
+        return w.layout.entries.map { entry in
+            (entry.service, entry.kind, entry.counterNames.enumerated().map { i, name in (name, gnet_counter_load(base + entry.counters + i)) })
         }
     }
 

@@ -17,7 +17,14 @@ extension Daemon {
         .kind("push", settings: PushSettings.self) { s, _ in
             PushService(message: s.message ?? "heartbeat", interval: .milliseconds(s.interval?.milliseconds ?? 1000))
         },
-        .kind("http", settings: HTTPSettings.self, prepare: { s, _ in
+        .kind("metrics", settings: MetricsSettings.self) { s, context in
+            guard let page = context.page, let identity = context.identity else {
+                throw SettingsError([], "the metrics service runs only in a daemon's worker")
+            }
+            return MetricsService(page: page, identity: identity, kinds: context.kinds,
+                                  refreshSeconds: max(1, Int((s.refresh?.milliseconds ?? 2000) / 1000)))
+        },
+        .kind("http", settings: HTTPSettings.self, counters: HTTPSettings.counters, histograms: ["request_duration"], prepare: { s, _ in
             // The access log is opened before the switch to `user`: its directory may be root's.
             try s.accessLog.map { path throws -> AccessLog in
                 guard let log = AccessLog(path: path) else {
@@ -34,6 +41,9 @@ extension Daemon {
             if let b = s.maxBodySize { o.maxBodySize = b.bytes }
             o.accessLog = log
             o.logger = context.logger
+            o.metrics.responsesByClass = context.counter(HTTPSettings.counters[0]).slot  // the five classes, in order
+            o.metrics.refused = context.counter("requests_refused").slot
+            o.metrics.duration = context.histogram("request_duration")
             if let log {
                 context.onReopenLogs {
                     if let reason = log.reopen() {
@@ -74,6 +84,18 @@ public struct PushSettings: ServiceSettings {
         try ConfigRanges.interval.check(interval?.milliseconds, ["interval"])
         if let m = message, m.contains("\n") || m.contains("\r") || m.utf8.count > 4096 {
             throw SettingsError(["message"], "one line of at most 4096 bytes (the newline is added)")
+        }
+    }
+}
+
+/// `metrics`: the daemon's figures for Prometheus at `/metrics` and a status page at `/`.
+public struct MetricsSettings: ServiceSettings {
+    /// How often the status page reloads itself (default 2s; whole seconds, 1s to 1h).
+    public var refresh: ConfigDuration?
+
+    public func validate() throws(SettingsError) {
+        if let r = refresh?.milliseconds, !(1000...3_600_000).contains(r) {
+            throw SettingsError(["refresh"], "must be 1s to 1h")
         }
     }
 }
@@ -155,6 +177,9 @@ public struct CodecConfig: Decodable, Equatable, Hashable, Sendable {
 
 /// `http`: routes, timeouts, the body limit, the access log.
 public struct HTTPSettings: ServiceSettings {
+    /// The http kind's counters: responses by status class (in this order), then refused requests.
+    static let counters = ["responses_1xx", "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx", "requests_refused"]
+
     /// The routes, at least one.
     public var routes: [RouteConfig]
     /// A request head must arrive within this.

@@ -48,8 +48,11 @@ public struct ServiceKind: Sendable {
     /// The name a configuration uses (`protocol: resp`).
     public let name: String
     /// The counters each worker publishes for a service of this kind, in its stats slot, shown
-    /// by `gnetctl stats` (at most `ServiceCounters.capacity` across a worker's services).
+    /// by `gnetctl stats` and the `metrics` service (a worker's slot holds some 2 000 figures for all its services).
     public let counterNames: [String]
+    /// The duration histograms each worker keeps for a service of this kind
+    /// (`ServiceContext.histogram`), served as Prometheus histograms by the `metrics` service.
+    public let histogramNames: [String]
     /// Whether its services may listen on UDP addresses.
     public let acceptsDatagrams: Bool
     let decode: @Sendable (any Decoder) throws -> any ServiceSettings
@@ -60,10 +63,11 @@ public struct ServiceKind: Sendable {
     /// the configured user. `make` may throw to refuse to start (the reason is logged, the
     /// worker exits, and a reload that needed it fails with it).
     public static func kind<Settings: ServiceSettings>(
-        _ name: String, settings: Settings.Type, counters: [String] = [], datagrams: Bool = false,
+        _ name: String, settings: Settings.Type, counters: [String] = [], histograms: [String] = [], datagrams: Bool = false,
         make: @escaping @Sendable (Settings, ServiceContext) throws -> any EventHandler
     ) -> ServiceKind {
-        kind(name, settings: settings, counters: counters, datagrams: datagrams, prepare: { _, _ in () }) { s, _, context in
+        kind(name, settings: settings, counters: counters, histograms: histograms, datagrams: datagrams,
+             prepare: { _, _ in () }) { s, _, context in
             try make(s, context)
         }
     }
@@ -72,12 +76,12 @@ public struct ServiceKind: Sendable {
     /// a log in a directory only root may write): `prepare` runs first, as the user gnetd was
     /// started as, and its result reaches `make`, which runs after the switch.
     public static func kind<Settings: ServiceSettings, Prepared>(
-        _ name: String, settings: Settings.Type, counters: [String] = [], datagrams: Bool = false,
+        _ name: String, settings: Settings.Type, counters: [String] = [], histograms: [String] = [], datagrams: Bool = false,
         prepare: @escaping @Sendable (Settings, ServiceContext) throws -> Prepared,
         make: @escaping @Sendable (Settings, Prepared, ServiceContext) throws -> any EventHandler
     ) -> ServiceKind {
         ServiceKind(
-            name: name, counterNames: counters, acceptsDatagrams: datagrams,
+            name: name, counterNames: counters, histogramNames: histograms, acceptsDatagrams: datagrams,
             decode: { decoder in try Settings(from: decoder) },
             prepare: { settings, context in
                 guard let s = settings as? Settings else { throw ServiceKindError.wrongSettings(name) }
@@ -110,12 +114,28 @@ public final class ServiceContext {
     public let logger: any GnetLogger
     let counterBase: UnsafeMutablePointer<UInt64>?
     let counterNames: [String]
+    let histogramBase: UnsafeMutablePointer<UInt64>?
+    let histogramNames: [String]
     var reopenLogs: [() -> Void] = []
+    /// The daemon's stats page, identity and kinds, for the built-in `metrics` service.
+    var page: StatsPage? = nil
+    var identity: DaemonIdentity? = nil
+    var kinds: [ServiceKind] = []
 
     init(serviceName: String, workerIndex: Int, generation: Int, logger: any GnetLogger,
-         counterBase: UnsafeMutablePointer<UInt64>?, counterNames: [String]) {
+         counterBase: UnsafeMutablePointer<UInt64>?, counterNames: [String],
+         histogramBase: UnsafeMutablePointer<UInt64>? = nil, histogramNames: [String] = []) {
         self.serviceName = serviceName; self.workerIndex = workerIndex; self.generation = generation
         self.logger = logger; self.counterBase = counterBase; self.counterNames = counterNames
+        self.histogramBase = histogramBase; self.histogramNames = histogramNames
+    }
+
+    /// The duration histogram declared as `name` by the service's kind: fixed log-spaced
+    /// buckets from 100 µs to 10 s in the worker's stats slot, recorded from the loop thread
+    /// with relaxed stores. An undeclared name gives one that records nowhere.
+    public func histogram(_ name: String) -> DurationHistogram {
+        guard let base = histogramBase, let i = histogramNames.firstIndex(of: name) else { return DurationHistogram(base: nil) }
+        return DurationHistogram(base: base + i * DurationHistogram.width)
     }
 
     /// The counter declared as `name` by the service's kind. Adding to it is one relaxed store

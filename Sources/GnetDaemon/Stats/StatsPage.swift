@@ -18,7 +18,7 @@ public enum WorkerState: UInt64, Sendable {
 }
 
 /// The daemon's shared stats page: a memfd mapped by the supervisor and every worker, one
-/// 512-byte slot per worker. A worker's loop writes its counters into its slot with relaxed
+/// 16 KiB slot per worker, then the daemon's summary (`DaemonSummary`). A worker's loop writes its counters into its slot with relaxed
 /// atomic stores as it runs (no extra work per message); the supervisor reads them on demand,
 /// so `gnetctl stats` costs the workers nothing.
 public final class StatsPage: @unchecked Sendable {
@@ -29,21 +29,26 @@ public final class StatsPage: @unchecked Sendable {
     let base: UnsafeMutablePointer<gnet_worker_slot_t>
     private let bytes: Int
 
+    /// The header and per-generation catalogs after the slots.
+    let summary: DaemonSummary
+    /// The page's size: the slots and the summary.
+    static let pageBytes = slotCount * MemoryLayout<gnet_worker_slot_t>.stride + DaemonSummary.bytes
+
     private init(fd: Int32) throws(SystemError) {
         self.fd = fd
-        bytes = Self.slotCount * MemoryLayout<gnet_worker_slot_t>.stride
+        bytes = Self.pageBytes
         guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
             throw SystemError("mmap", errno: errno)
         }
         base = p.bindMemory(to: gnet_worker_slot_t.self, capacity: Self.slotCount)
+        summary = DaemonSummary(base: p + Self.slotCount * MemoryLayout<gnet_worker_slot_t>.stride)
     }
 
     /// Creates the page (supervisor).
     public static func create(name: String = "gnetd") throws(SystemError) -> StatsPage {
         let fd = gnet_memfd(name + "-stats")
         guard fd >= 0 else { throw SystemError("memfd_create", errno: errno) }
-        let size = slotCount * MemoryLayout<gnet_worker_slot_t>.stride
-        guard ftruncate(fd, off_t(size)) == 0 else {
+        guard ftruncate(fd, off_t(pageBytes)) == 0 else {
             let e = errno
             close(fd)
             throw SystemError("ftruncate", errno: e)
@@ -67,6 +72,7 @@ public final class StatsPage: @unchecked Sendable {
         for i in 0..<Self.slotCount where gnet_counter_load(&base[i].in_use) == 0 {
             base[i] = gnet_worker_slot_t()
             gnet_counter_store(&base[i].in_use, 1)
+            if UInt64(i) >= summary.get(.slotsUsed) { summary.set(.slotsUsed, UInt64(i + 1)) }
             return i
         }
         return nil

@@ -34,8 +34,8 @@ final class Supervisor: EventHandler {
     var engine: Engine!
     var loop: EventLoop { engine.eventLoop }
 
-    var generation = 0
-    var workerCount = 0
+    var generation = 0 { didSet { page.summary.set(.generation, UInt64(generation)) } }
+    var workerCount = 0 { didSet { page.summary.set(.workersConfigured, UInt64(workerCount)) } }
     /// Every live worker process, any generation.
     var workers: [WorkerSlot] = []
     var reload: PendingReload?
@@ -45,7 +45,9 @@ final class Supervisor: EventHandler {
     /// The control clients connected now.
     var controlClients: [ConnID: ControlSession] = [:]
     let startedAt = gnet_monotonic_ns()
-    var reloadsOK = 0, reloadsFailed = 0, respawns = 0
+    var reloadsOK = 0 { didSet { page.summary.set(.reloadsOK, UInt64(reloadsOK)) } }
+    var reloadsFailed = 0 { didSet { page.summary.set(.reloadsFailed, UInt64(reloadsFailed)) } }
+    var respawns = 0 { didSet { page.summary.set(.respawns, UInt64(respawns)) } }
     var lastError: String?
     /// Counters of workers that have exited, folded in so totals never go backwards.
     var retired = RetiredTotals()
@@ -109,6 +111,9 @@ final class Supervisor: EventHandler {
     var lastStartFailed = false
 
     public func onBoot(_ engine: Engine) -> Action {
+        page.summary.set(.supervisorPID, UInt64(getpid()))
+        page.summary.set(.startedUnixMs, gnet_realtime_ms())
+        page.summary.set(.workersConfigured, UInt64(workerCount))
         generation = 1
         for i in 0..<workerCount { startWorker(index: i, generation: 1, config: config, count: workerCount) }
         whenNoWorkerGetsReady(of: 1) { [unowned self] in
@@ -156,6 +161,8 @@ final class Supervisor: EventHandler {
     // MARK: workers
 
     func startWorker(index: Int, generation: Int, config: DaemonConfig, count: Int) {
+        // Before the worker exists: its metrics service may render the page at once.
+        page.summary.publishCatalog(generation: generation, services: config.services.map { ($0.name, $0.kind) })
         guard let slot = page.claim() else {
             fail("no free stats slot for a worker")
             return
@@ -164,12 +171,7 @@ final class Supervisor: EventHandler {
             let (pid, channel) = try WorkerLauncher.spawn(index: index, of: count, generation: generation, config: config,
                                                           sockets: sockets, page: page, statsSlot: slot)
             let w = WorkerSlot(index: index, generation: generation, pid: pid, statsSlot: slot)
-            var offset = 0
-            for s in config.services {
-                let names = kinds.first { $0.name == s.kind }?.counterNames ?? []
-                w.counterLayout.append((s.name, s.kind, names, offset))
-                offset += names.count
-            }
+            w.layout = SlotLayout(config, kinds: kinds)
             let s = page.slot(slot)
             gnet_counter_store(&s.pointee.pid, UInt64(pid))
             gnet_counter_store(&s.pointee.generation, UInt64(generation))

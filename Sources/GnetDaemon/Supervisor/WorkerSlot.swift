@@ -28,8 +28,8 @@ final class WorkerSlot {
     var stalled = false
     /// Why it could not start, as it said on its channel before exiting.
     var lastWords: String?
-    /// Its services' counters in its stats slot: service, kind, counter names, first index.
-    var counterLayout: [(service: String, kind: String, names: [String], offset: Int)] = []
+    /// Where its services' figures are in its stats slot.
+    var layout = SlotLayout([], kinds: [])
 
     init(index: Int, generation: Int, pid: pid_t, statsSlot: Int) {
         self.index = index; self.generation = generation; self.pid = pid; self.statsSlot = statsSlot

@@ -44,17 +44,25 @@ public enum WorkerProcess {
         let config = try ConfigLoader.parse(spec.configText, file: spec.configFile, kinds: kinds, defaultControlSocket: identity.controlSocket)
         let services = config.services
         let logger = StandardErrorLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
-        // Each service's context, its counters laid out one service after another.
+        // Each service's context, its figures where SlotLayout puts them.
         var contexts: [ServiceContext] = []
-        var counterOffset = 0
-        let counters = page.serviceCounters(spec.slot)
+        let layout = SlotLayout(config, kinds: kinds)
+        guard layout.fits else { throw WorkerError("the services' figures do not fit in a stats slot") }
+        let figures = page.serviceCounters(spec.slot)
         var serviceKinds: [ServiceKind] = []
-        for s in services {
+        for (s, entry) in zip(services, layout.entries) {
             guard let kind = kinds.first(where: { $0.name == s.kind }) else { throw WorkerError("service \(s.name): unknown kind \(s.kind)") }
             serviceKinds.append(kind)
             contexts.append(ServiceContext(serviceName: s.name, workerIndex: spec.index, generation: spec.generation, logger: logger,
-                                           counterBase: counters + counterOffset, counterNames: kind.counterNames))
-            counterOffset += kind.counterNames.count
+                                           counterBase: figures + entry.counters, counterNames: entry.counterNames,
+                                           histogramBase: figures + entry.histograms, histogramNames: entry.histogramNames))
+            contexts.last?.page = page
+            contexts.last?.identity = identity
+            contexts.last?.kinds = kinds
+        }
+        // The loop counts each service's connections and traffic in its block (listener group = service).
+        let trafficBlocks = layout.entries.map {
+            UnsafeMutableRawPointer(figures + $0.traffic).bindMemory(to: gnet_loop_counters_t.self, capacity: 1)
         }
         // What a service needs done as the starting user (logs in root's directories), then the
         // switch to `user` before anything a client can reach is made.
@@ -92,7 +100,7 @@ public enum WorkerProcess {
         let router = ServiceRouter(handlers: handlers, other: channel)
         channel.servicesDraining = { loop in router.beginDraining(loop) }
         let engine = try Engine(handler: router, listeners: listeners, options: options,
-                                counters: withUnsafeMutablePointer(to: &slot.pointee.counters) { $0 })
+                                counters: withUnsafeMutablePointer(to: &slot.pointee.counters) { $0 }, groupCounters: trafficBlocks)
         channel.engine = engine
         // SIGTERM straight to a worker (systemd's KillMode, an operator) means drain too.
         // Test builds of a deployment can make a worker hang on purpose, to prove the watchdog:

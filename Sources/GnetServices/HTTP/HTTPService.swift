@@ -26,6 +26,20 @@ public struct HTTPRoute: Sendable {
     }
 }
 
+/// Where the http service counts what it answers, in memory the caller owns (a daemon's stats
+/// page), with relaxed stores from the loop thread: no syscall or allocation per request.
+public struct HTTPMetrics: @unchecked Sendable {
+    /// Five counters: responses with status 1xx, 2xx, 3xx, 4xx and 5xx; nil counts nowhere.
+    public var responsesByClass: UnsafeMutablePointer<UInt64>? = nil
+    /// Requests refused with an error and a close: malformed, too large, too slow (400, 408,
+    /// 413, 414, 431, 501, 505); nil counts nowhere.
+    public var refused: UnsafeMutablePointer<UInt64>? = nil
+    /// Time from a request's first bytes read to its response handed to the kernel.
+    public var duration = DurationHistogram(base: nil)
+    /// Counts nowhere.
+    public init() {}
+}
+
 /// Timeouts and limits of the `http` service.
 public struct HTTPServiceOptions: @unchecked Sendable {
     /// The whole request head must arrive within this (slow clients get 408 and a close).
@@ -48,6 +62,9 @@ public struct HTTPServiceOptions: @unchecked Sendable {
     public var limits = HTTPLimits()
     /// Where to log requests (Common Log Format); nil = no access log.
     public var accessLog: AccessLog? = nil
+    /// Where to count responses by status class, refused requests and request durations;
+    /// counts nowhere by default.
+    public var metrics = HTTPMetrics()
     /// The defaults: 20 s header timeout, 75 s keep-alive timeout, 60 s send timeout, 1 MiB
     /// bodies, no access log.
     public init() {}
@@ -93,6 +110,10 @@ public final class HTTPService: EventHandler {
         var files: FileCache
         /// Monotonic ns at the start of the current `onTraffic`.
         var now: Int64 = 0
+        /// Responses in the batch not yet in the duration histogram, and when the oldest of
+        /// their requests began (the others began at `now`).
+        var answeredInBatch: UInt64 = 0
+        var oldestInBatch: Int64 = 0
         /// The connection's outbound buffer may be at its cap: set by every write, so that the
         /// check before each request costs one load, not a call.
         var mayBeFull = true
@@ -110,6 +131,8 @@ public final class HTTPService: EventHandler {
         var deadline: Int64 = 0
         /// Between requests on a kept-alive connection.
         var idle = false
+        /// Monotonic ns when the current request's first bytes were read (for its duration).
+        var requestStarted: Int64 = 0
         /// A request whose body is still arriving: its head bytes and layout, kept for the
         /// response (copied only for requests with a body).
         var pendingHead: [UInt8] = []
@@ -200,7 +223,8 @@ public final class HTTPService: EventHandler {
             x.client = Array((peer.hasPrefix("[") ? String(peer[peer.index(after: peer.startIndex)..<(peer.lastIndex(of: "]") ?? peer.endIndex)])
                                                 : String(peer.prefix { $0 != ":" })).utf8)
         }
-        x.deadline = gnet_monotonic_ns() + headerTimeoutNanos
+        x.requestStarted = gnet_monotonic_ns()
+        x.deadline = x.requestStarted + headerTimeoutNanos
         watch(c, x, at: x.deadline)
         return .none
     }
@@ -299,6 +323,7 @@ public final class HTTPService: EventHandler {
         // Entered with room: the loop reads no connection whose output is full, and hands input
         // back (resume, wake) only once it has drained. Only a write here can fill it.
         state.pointee.mayBeFull = false
+        state.pointee.oldestInBatch = x.idle ? now : x.requestStarted
         var answered = false
         defer {
             flush(c)
@@ -311,6 +336,7 @@ public final class HTTPService: EventHandler {
                 if x.idle {
                     // A new request has begun: its head must arrive within the header timeout.
                     x.idle = false
+                    x.requestStarted = now
                     x.deadline = now + headerTimeoutNanos
                 }
                 // Every complete head in the view is answered before the bytes are let go
@@ -428,6 +454,7 @@ public final class HTTPService: EventHandler {
         guard case .head = x.phase, x.file == nil, c.isOpen else { return }
         let partial = c.inboundBuffered > 0
         x.idle = !partial
+        x.requestStarted = now
         x.deadline = now + (partial ? headerTimeoutNanos : keepaliveTimeoutNanos)
     }
 
@@ -490,6 +517,7 @@ public final class HTTPService: EventHandler {
     /// before each answer; a batch that cannot be taken (only an error response to a client
     /// that stopped reading) ends the connection instead.
     private func flush(_ c: Conn) {
+        if state.pointee.answeredInBatch > 0 { recordDurations() }
         guard !state.pointee.batch.isEmpty else { return }
         defer { state.pointee.batch.removeAll() }
         state.pointee.mayBeFull = true
@@ -500,6 +528,28 @@ public final class HTTPService: EventHandler {
         } catch {
             // The write failed, and the connection is closing with that error.
         }
+    }
+
+    /// Counts a response of `status` (its duration is recorded when the batch is written).
+    @inline(__always)
+    private func answered(status: Int) {
+        if let classes = options.metrics.responsesByClass, status >= 100 && status < 600 {
+            gnet_counter_add(classes + (status / 100 - 1), 1)
+        }
+        state.pointee.answeredInBatch &+= 1
+    }
+
+    /// The batch's responses go out now: the oldest request's duration from when it began, the
+    /// others' from the start of this `onTraffic` (one clock read per batch, not per request).
+    @inline(never)
+    private func recordDurations() {
+        let end = gnet_monotonic_ns()
+        let n = state.pointee.answeredInBatch
+        let histogram = options.metrics.duration
+        histogram.record(nanos: end - state.pointee.oldestInBatch)
+        if n > 1 { histogram.record(nanos: end - max(state.pointee.now, state.pointee.oldestInBatch), count: n - 1) }
+        state.pointee.answeredInBatch = 0
+        state.pointee.oldestInBatch = max(state.pointee.now, state.pointee.oldestInBatch)
     }
 
     /// Adds the response to the request `head` to the batch (or starts sending its file). The
@@ -519,6 +569,7 @@ public final class HTTPService: EventHandler {
         }
         // The prepared response, whole or (HEAD) without its body.
         state.pointee.batch.append(r, count: e.responseCount - (layout.isHEAD ? e.bodyCount : 0))
+        answered(status: e.status)
         accessLog?.record(client: x.client, request: head, layout, status: e.status, bytes: layout.isHEAD ? 0 : e.bodyCount)
         if state.pointee.batch.count >= 64 * 1024 { flush(c) }
     }
@@ -534,6 +585,7 @@ public final class HTTPService: EventHandler {
         state.pointee.batch.append(r.head)
         endHead(keepAlive: layout.keepAlive)
         if !layout.isHEAD { state.pointee.batch.append(r.body) }
+        answered(status: r.status)
         accessLog?.record(client: x.client, request: head, layout, status: r.status, bytes: layout.isHEAD ? 0 : r.body.count)
         if state.pointee.batch.count >= 64 * 1024 { flush(c) }
         if !layout.keepAlive {
@@ -614,6 +666,7 @@ public final class HTTPService: EventHandler {
         if let head = e.head { state.pointee.batch.append(head, count: e.headCount) }
         endHead(keepAlive: layout.keepAlive)
         if !layout.isHEAD, let body = e.body { state.pointee.batch.append(body, count: e.bodyCount) }
+        answered(status: 200)
         accessLog?.record(client: x.client, request: request, layout, status: 200, bytes: layout.isHEAD ? 0 : e.bodyCount)
         if state.pointee.batch.count >= 64 * 1024 { flush(c) }
         if !layout.keepAlive {
@@ -640,6 +693,7 @@ public final class HTTPService: EventHandler {
     /// file or goes on to the next request.
     private func finishHead(_ c: Conn, _ x: Exchange, _ status: Int, _ head: String, _ layout: HTTPHeadLayout, _ request: UnsafeRawBufferPointer,
                             body: String = "", file: (Int32, Int, Int)? = nil) {
+        answered(status: status)
         accessLog?.record(client: x.client, request: request, layout, status: status, bytes: file?.2 ?? body.utf8.count)
         state.pointee.batch.append(head)
         endHead(keepAlive: layout.keepAlive)
@@ -735,6 +789,8 @@ public final class HTTPService: EventHandler {
     /// Answers `status` with a short text and closes the connection.
     private func fail(_ c: Conn, _ status: Int, _ reason: String) {
         flush(c)  // earlier pipelined responses first
+        if let refused = options.metrics.refused { gnet_counter_add(refused, 1) }
+        answered(status: status)
         if let log = accessLog, let x = c.context as? Exchange {
             if case .head = x.phase {
                 log.record(client: x.client, request: UnsafeRawBufferPointer(start: nil, count: 0), nil, status: status, bytes: 0)

@@ -1,0 +1,93 @@
+import Gnet
+import GnetServices
+
+/// The built-in `metrics` service: `GET /metrics` answers the whole daemon's figures in the
+/// Prometheus text format, `GET /` a small page that reloads itself. Whichever worker takes
+/// the connection reads the shared stats page and renders it (no round trip to the
+/// supervisor). HTTP/1.1 with keep-alive and pipelining, answers in request order; only GET and
+/// HEAD without a body; anything malformed gets 400 and a close.
+final class MetricsService: EventHandler {
+    private let page: StatsPage
+    private let identity: DaemonIdentity
+    private let kinds: [ServiceKind]
+    private let refreshSeconds: Int
+    private var previous = StatusPage.Totals()
+    private let limits = HTTPLimits()
+
+    init(page: StatsPage, identity: DaemonIdentity, kinds: [ServiceKind], refreshSeconds: Int) {
+        self.page = page; self.identity = identity; self.kinds = kinds; self.refreshSeconds = refreshSeconds
+    }
+
+    func onTraffic(_ c: Conn) -> Action {
+        while c.isOpen && !c.outboundIsFull && c.inboundBuffered > 0 {
+            var layout = HTTPHeadLayout()
+            let head: UnsafeRawBufferPointer
+            do { head = try c.peek() } catch { return .close }
+            let outcome = HTTPHeadParser.scan(head, limits: limits, into: &layout)
+            var answer: (status: Int, type: String, body: String)? = nil
+            if case .complete(let length) = outcome { answer = respond(to: UnsafeRawBufferPointer(rebasing: head[0..<length]), layout) }
+            switch outcome {
+            case .incomplete:
+                return .none
+            case .failed(let e):
+                send(c, status: e.status, type: "text/plain", body: "\(e.status) \(e.reason)\n", isHEAD: false, keepAlive: false)
+                return .close
+            case .complete(let length):
+                c.discard(length)
+                guard let answer else { return .close }
+                let keepAlive = layout.keepAlive && !layout.hasBody
+                send(c, status: answer.status, type: answer.type, body: answer.body, isHEAD: layout.isHEAD, keepAlive: keepAlive)
+                if !keepAlive { return .close }
+            }
+        }
+        return .none
+    }
+
+    /// The answer to one request.
+    private func respond(to head: UnsafeRawBufferPointer, _ layout: HTTPHeadLayout) -> (status: Int, type: String, body: String) {
+        let method = head[layout.method]
+        guard method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) else {
+            return (405, "text/plain", "405 only GET and HEAD\n")
+        }
+        if layout.hasBody { return (400, "text/plain", "400 a GET has no body\n") }
+        let target = head[layout.target]
+        let path = target.prefix { $0 != UInt8(ascii: "?") }
+        let snapshot = { MetricsSnapshot(page: self.page, identity: self.identity, kinds: self.kinds) }
+        if path.elementsEqual("/metrics".utf8) {
+            return (200, PrometheusExposition.contentType, PrometheusExposition.render(snapshot()))
+        }
+        if path.elementsEqual("/".utf8) {
+            return (200, "text/html; charset=utf-8", StatusPage.render(snapshot(), refreshSeconds: refreshSeconds, previous: &previous))
+        }
+        return (404, "text/plain", "404 not found: try /metrics or /\n")
+    }
+
+    private func send(_ c: Conn, status: Int, type: String, body: String, isHEAD: Bool, keepAlive: Bool) {
+        var response = "HTTP/1.1 \(status) \(reason(status))\r\nServer: \(identity.name)\r\nContent-Type: \(type)\r\n"
+        response += "Content-Length: \(body.utf8.count)\r\nCache-Control: no-store\r\n"
+        if !keepAlive { response += "Connection: close\r\n" }
+        response += "\r\n"
+        if !isHEAD { response += body }
+        do {
+            try c.write(response)
+        } catch {
+            // The connection is closing with that error; a full buffer ends it too.
+            c.close()
+        }
+    }
+
+    private func reason(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 400: "Bad Request"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 431: "Request Header Fields Too Large"
+        case 501: "Not Implemented"
+        case 505: "HTTP Version Not Supported"
+        default: "Error"
+        }
+    }
+}
