@@ -16,7 +16,7 @@ let package = Package(
     dependencies: [
         // YAML configuration decoded with Codable, errors with line and column.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        // gnetctl's command line.
+        // gnetd's and gnetctl's command lines (help, completion scripts).
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The daemon's log lines.
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
@@ -42,6 +42,7 @@ let package = Package(
                 "Gnet", "GnetServices", "GnetProcess", "CGnetLinux", "CSystemd",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // gnetctl's command line, shared by the gnetctl executable and gnetd run as `gnetctl`.

@@ -38,50 +38,37 @@ public struct DaemonIdentity: Sendable {
             """)
 }
 
-/// The command line of a daemon built on GnetDaemon: `NAME [--config FILE] [--check]`, and the
-/// internal `--worker` mode its workers are started in. gnetd is
+/// The command line of a daemon built on GnetDaemon: `NAME [--config FILE] [--check]`
+/// (`--version`, `--help`, `--generate-completion-script bash`); its workers are the same
+/// binary started under a title of their own (`gnetd: worker 0 (generation 3)`). gnetd is
 /// `Daemon.main(identity: .gnetd, services: Daemon.builtInServices)`.
 public enum Daemon {
     /// Runs the daemon described by `identity` with the service kinds `services`, on the
     /// process's arguments; returns the exit code: 0 success, 1 failure at run time, 2 bad usage
     /// or an invalid configuration. The same call, in the same binary, runs the workers: they are
-    /// started as `BINARY --worker` and find their service kinds here.
+    /// started with their description in the environment and find their service kinds here.
     public static func main(identity: DaemonIdentity, services: [ServiceKind],
                             arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Int32 {
-        if arguments.first == "--worker" && arguments.count == 1 { return WorkerProcess.run(identity: identity, kinds: services) }
-        let usage = """
-        usage: \(identity.name) [--config FILE] [--check]
-               \(identity.name) --version | --help
-
-          --config FILE  configuration file (default \(identity.configPath) if it exists\(identity.builtInConfig == nil ? "" : ", else the built-in defaults"))
-          --check        validate the configuration and exit: 0 if valid, 2 with the reason if not
-        """
-        func usageError(_ message: String) -> Int32 {
-            printError("\(identity.name): \(message)\n\(usage)")
+        if WorkerProcess.isWorker(identity, arguments: arguments) { return WorkerProcess.run(identity: identity, kinds: services) }
+        DaemonCommand.identity = identity
+        let command: DaemonCommand
+        do {
+            command = try DaemonCommand.parse(arguments)
+        } catch {
+            // --help, --version and --generate-completion-script end here too, with code 0.
+            if DaemonCommand.exitCode(for: error) == .success {
+                print(DaemonCommand.fullMessage(for: error))
+                return 0
+            }
+            printError("\(identity.name): \(DaemonCommand.fullMessage(for: error))")
             return 2
         }
-        var configPath: String? = nil
-        var check = false
-        var i = 0
-        while i < arguments.count {
-            switch arguments[i] {
-            case "--config", "-c":
-                guard i + 1 < arguments.count, !arguments[i + 1].isEmpty else { return usageError("--config needs a file") }
-                configPath = arguments[i + 1]
-                i += 2
-            case "--check", "-t":
-                check = true
-                i += 1
-            case "--version":
-                print("\(identity.name) \(identity.version)")
-                return 0
-            case "--help", "-h":
-                print(usage)
-                return 0
-            default:
-                return usageError("unknown argument \"\(arguments[i].prefix(100))\"")
-            }
+        func usageError(_ message: String) -> Int32 {
+            printError("\(identity.name): \(message)\nUsage: \(DaemonCommand.usageString())")
+            return 2
         }
+        let configPath = command.config
+        let check = command.check
         let path = configPath ?? (access(identity.configPath, F_OK) == 0 ? identity.configPath : nil)
         let config: DaemonConfig
         do throws(ConfigError) {

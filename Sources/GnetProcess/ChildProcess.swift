@@ -159,8 +159,10 @@ public final class ChildProcess {
 /// default dispositions, whatever the spawning thread had. Never Swift code between fork and
 /// exec.
 public enum Spawn {
-    /// Starts `argv` (searched in `PATH` when it has no slash) with `environment`.
-    public static func process(_ argv: [String], environment: [String],
+    /// Starts `argv` (searched in `PATH` when it has no slash) with `environment`; with
+    /// `program`, that file is run (no search) and `argv[0]` is only the name the child is
+    /// shown under (`ps`).
+    public static func process(_ argv: [String], environment: [String], program: String? = nil,
                                actions: UnsafePointer<posix_spawn_file_actions_t>? = nil) throws(SystemError) -> pid_t {
         precondition(!argv.isEmpty, "Spawn.process needs a program")
         var attr = posix_spawnattr_t()
@@ -179,8 +181,8 @@ public enum Spawn {
             cEnv.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], actions, &attr, cArgs, cEnv)
-        guard rc == 0 else { throw SystemError("posix_spawnp", errno: rc) }
+        let rc = program.map { posix_spawn(&pid, $0, actions, &attr, cArgs, cEnv) } ?? posix_spawnp(&pid, argv[0], actions, &attr, cArgs, cEnv)
+        guard rc == 0 else { throw SystemError(program == nil ? "posix_spawnp" : "posix_spawn", errno: rc) }
         return pid
     }
 }

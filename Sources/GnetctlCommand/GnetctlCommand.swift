@@ -30,6 +30,7 @@ struct Gnetctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gnetctl",
         abstract: "Control a running gnetd.",
+        version: BuildInfo.versionLine(DaemonIdentity(name: "gnetctl", version: DaemonIdentity.gnetd.version, config: "", controlSocket: "")),
         subcommands: [Stats.self, Status.self, Reload.self, Stop.self]
     )
 }

@@ -254,3 +254,17 @@ static inline int gnet_http_is_token(unsigned char b) {
 }
 
 #endif
+
+/// The source revision the binary was built from: the packaging passes
+/// -Xcc -DGNET_GIT_REVISION='"…"'; a plain `swift build` says "unknown".
+#ifndef GNET_GIT_REVISION
+#define GNET_GIT_REVISION "unknown"
+#endif
+static inline const char *gnet_git_revision(void) { return GNET_GIT_REVISION; }
+
+/// The running program's GNU build ID (the linker's hash of the binary) as lowercase hex in
+/// `out` (at least 41 bytes for SHA-1 IDs, NUL-terminated); 0 on success, -1 if it has none.
+int gnet_build_id(char *out, size_t size);
+
+/// Sets the calling thread's name (`comm`, at most 15 bytes shown): prctl(PR_SET_NAME).
+int gnet_set_thread_name(const char *name);

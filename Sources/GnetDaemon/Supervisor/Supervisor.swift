@@ -168,7 +168,7 @@ final class Supervisor: EventHandler {
             return
         }
         do {
-            let (pid, channel) = try WorkerLauncher.spawn(index: index, of: count, generation: generation, config: config,
+            let (pid, channel) = try WorkerLauncher.spawn(name: identity.name, index: index, of: count, generation: generation, config: config,
                                                           sockets: sockets, page: page, statsSlot: slot)
             let w = WorkerSlot(index: index, generation: generation, pid: pid, statsSlot: slot)
             w.layout = SlotLayout(config, kinds: kinds)

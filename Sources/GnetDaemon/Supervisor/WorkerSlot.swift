@@ -45,7 +45,7 @@ final class WorkerSlot {
 /// signals it reads from a signalfd), the listening sockets, the status channel and the stats page passed as
 /// inherited descriptors, the rest of the description in `GNETD_WORKER`.
 enum WorkerLauncher {
-    static func spawn(index: Int, of count: Int, generation: Int, config: DaemonConfig, sockets: ListenerSet,
+    static func spawn(name: String, index: Int, of count: Int, generation: Int, config: DaemonConfig, sockets: ListenerSet,
                       page: StatsPage, statsSlot: Int) throws(GnetError) -> (pid: pid_t, channel: Int32) {
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -81,7 +81,12 @@ enum WorkerLauncher {
             defer { close(specFD) }
             environment.append("\(WorkerSpec.environmentKey)=\(try pass(specFD))")
             let pid: pid_t
-            do { pid = try Spawn.process(["/proc/self/exe", "--worker"], environment: environment) } catch { throw GnetError.system(error) }
+            // Shown in `ps` as `gnetd: worker 0 (generation 3)`; the spec in the environment
+            // is what makes it a worker.
+            do {
+                pid = try Spawn.process([WorkerProcess.title(name: name, index: index, generation: generation)],
+                                        environment: environment, program: "/proc/self/exe")
+            } catch { throw GnetError.system(error) }
             close(pair[1])
             return (pid, pair[0])
         } catch {

@@ -12,6 +12,18 @@ public enum WorkerProcess {
     /// The name worker log lines carry (the daemon's).
     nonisolated(unsafe) static var name = "gnetd"
 
+    /// What a worker is started as (its `argv[0]`, shown by `ps`): `gnetd: worker 0 (generation 3)`.
+    static func title(name: String, index: Int, generation: Int) -> String {
+        "\(name): worker \(index) (generation \(generation))"
+    }
+
+    /// Whether this process was started as one of `identity`'s workers: its title and the
+    /// spec in its environment (`--worker`, as earlier versions started them, still counts).
+    static func isWorker(_ identity: DaemonIdentity, arguments: [String]) -> Bool {
+        guard getenv(WorkerSpec.environmentKey) != nil else { return false }
+        return CommandLine.arguments.first?.hasPrefix("\(identity.name): worker ") == true || arguments == ["--worker"]
+    }
+
     /// Runs the worker described by the spec whose memfd `GNETD_WORKER` names, with the daemon's
     /// service `kinds`; returns the exit code.
     static func run(identity: DaemonIdentity, kinds: [ServiceKind]) -> Int32 {
@@ -20,6 +32,8 @@ public enum WorkerProcess {
             log("worker: missing or malformed \(WorkerSpec.environmentKey)")
             return 2
         }
+        // `comm` (top, /proc/PID/stat) says what it is too: at most 15 bytes, `gnetd: worker 0`.
+        _ = gnet_set_thread_name(String("\(identity.name): worker \(spec.index)".utf8.prefix(15)) ?? identity.name)
         do {
             return try serve(spec, identity: identity, kinds: kinds)
         } catch {
