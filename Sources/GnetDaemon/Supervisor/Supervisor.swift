@@ -287,6 +287,7 @@ final class Supervisor: EventHandler {
             guard !self.stopping, w.generation == self.generation,
                   !self.workers.contains(where: { $0.generation == self.generation && $0.index == w.index }) else { return }
             self.respawns += 1
+            self.log.warning("respawning worker \(w.index) of generation \(self.generation) (respawn \(self.respawns))")
             self.startWorker(index: w.index, generation: self.generation, config: self.config, count: self.workerCount)
         }
     }
