@@ -86,6 +86,18 @@ import Testing
         #expect(!h.log().contains("<3>") && !h.log().contains("<6>"))
     }
 
+    /// A failed start whose reason holds a newline (an address from the file): one line, an error.
+    @Test func aMessageWithANewlineStaysOneLine() throws {
+        let h = try DaemonHarness(config: "")
+        try h.write(config: "services:\n  - name: echo\n    protocol: echo\n    listen: [\"tcp://no\\nsuch:1\"]\n")
+        let stream = try Self.streamIdentity(h.dir + "/stderr.log")
+        try h.start(waitReady: false, environment: ["JOURNAL_STREAM=\(stream)"], captureLog: true)
+        #expect(h.process?.wait(timeout: 30) == 2)
+        let log = h.log()
+        #expect(log.split(separator: "\n").count == 1 && log.hasSuffix("\n"), "\(log)")
+        #expect(log.hasPrefix("<3>gnetd[supervisor pid ") && log.contains("error: cannot start: ") && log.contains("tcp://no\\nsuch:1"), "\(log)")
+    }
+
     @Test func oneEventIsOneLine() {
         let text = LogLine.format(.error, "first\nsecond\r\nthird", journal: true, time: nil)
         let line = String(decoding: text, as: UTF8.self)
