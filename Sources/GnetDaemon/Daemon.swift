@@ -49,6 +49,7 @@ public enum Daemon {
     /// started with their description in the environment and find their service kinds here.
     public static func main(identity: DaemonIdentity, services: [ServiceKind],
                             arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Int32 {
+        LogLine.program = identity.name
         if WorkerProcess.isWorker(identity, arguments: arguments) { return WorkerProcess.run(identity: identity, kinds: services) }
         DaemonCommand.identity = identity
         let command: DaemonCommand
@@ -80,20 +81,21 @@ public enum Daemon {
                 return usageError("no configuration: \(identity.configPath) does not exist; name one with --config")
             }
         } catch {
-            printError("\(identity.name): \(error)")
+            // Started to serve, an invalid configuration is a failed start: an error in the journal.
+            if check { printError("\(identity.name): \(error)") } else { LogLine.write(.error, "cannot start: \(error)") }
             return 2
         }
         if check {
             print("\(identity.name): configuration \(path ?? "<built-in>") is valid: \(config.services.count) services, \(config.resolvedWorkers) workers")
             return 0
         }
-        var logger = Logger(label: identity.name) { label in StreamLogHandler.standardError(label: label) }
+        var logger = Logger(label: identity.name) { _ in DaemonLogHandler() }
         logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
         do {
             let supervisor = try Supervisor(identity: identity, kinds: services, config: config, configPath: path, logger: logger)
             return try supervisor.run()
         } catch {
-            printError("\(identity.name): \(error)")
+            LogLine.write(.error, "cannot start: \(error)")
             return 1
         }
     }

@@ -53,7 +53,7 @@ public final class Engine: @unchecked Sendable {
                     let again = first.boundNetworkAddress
                     for k in 1..<n {
                         var l = try Listener.bind(again, options: shared)
-                        l = Listener(fd: l.fd, address: address, boundAddress: l.boundAddress, ownsPath: false)
+                        l = Listener(fd: l.fd, address: address, boundAddress: l.boundAddress, socketFile: nil)
                         bound[k].append(l)
                     }
                 }

@@ -25,7 +25,7 @@ public struct ConnectionLimits: Sendable, Equatable {
 /// A bound listening socket (TCP or Unix stream) or a bound UDP socket.
 ///
 /// A Unix socket path is removed before bind (a stale file from a crash must not block start-up)
-/// and again when the listener that created it closes.
+/// and again when the listener that created it closes, if the path is still the file it bound.
 public struct Listener: Sendable {
     /// The socket descriptor.
     public let fd: Int32
@@ -33,8 +33,9 @@ public struct Listener: Sendable {
     public let address: NetworkAddress
     /// The address actually bound (port 0 comes back as the kernel's choice).
     public let boundAddress: SocketAddress
-    /// Whether closing this listener removes the Unix socket file.
-    let ownsPath: Bool
+    /// The Unix socket file this listener created, which closing it removes (only while the
+    /// path is still that file).
+    package let socketFile: SocketFile?
     /// epoll interest flags beyond EPOLLIN (e.g. EPOLLEXCLUSIVE for a socket shared by processes).
     public var extraInterest: UInt32 = 0
     /// Listeners with the same group share `limits` and one connection count (a service with
@@ -47,20 +48,11 @@ public struct Listener: Sendable {
     /// removed; a socket someone still accepts on is `EADDRINUSE` (two servers never steal each
     /// other's path), and a path that is not a socket (a file, a directory) is `EEXIST` — never
     /// deleted.
-    static func clearStalePath(_ target: SocketAddress, _ path: String) throws(SystemError) {
+    static func clearStalePath(_ path: String) throws(SystemError) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }  // nothing there
         guard (st.st_mode & S_IFMT) == S_IFSOCK else { throw SystemError("bind", errno: EEXIST) }
-        let probe = try Sys.socket(AF_UNIX, gnet_SOCK_STREAM(), 0)
-        defer { Sys.close(probe) }
-        var storage = target.storage
-        var inUse = true  // connected, or queued behind a full backlog: someone listens
-        do throws(SystemError) {
-            _ = try Sys.connect(probe, &storage, target.length)
-        } catch {
-            inUse = error.errno != ECONNREFUSED && error.errno != ENOENT
-        }
-        if inUse { throw SystemError("bind", errno: EADDRINUSE) }
+        if SocketFile.isServed(path) { throw SystemError("bind", errno: EADDRINUSE) }
         _ = unlink(path)
     }
 
@@ -71,18 +63,8 @@ public struct Listener: Sendable {
         let fd: Int32
         do throws(SystemError) { fd = try Sys.socket(target.family, type, 0) } catch { throw .system(error) }
         do throws(SystemError) {
-            if target.family != AF_UNIX {
-                if options.reuseAddr { try Sys.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1) }
-                if options.reusePort { try Sys.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
-                if target.family == AF_INET6 {
-                    let v6only: Int32 = (address.network == .tcp6 || address.network == .udp6) ? 1 : 0
-                    try Sys.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, v6only)
-                }
-            }
-            if options.socketReceiveBuffer > 0 { try Sys.setOption(fd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: options.socketReceiveBuffer)) }
-            if options.socketSendBuffer > 0 { try Sys.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: options.socketSendBuffer)) }
-            if let dev = options.bindToDevice, gnet_bind_to_device(fd, dev) < 0 { throw Sys.fail("setsockopt(SO_BINDTODEVICE)") }
-            if target.family == AF_UNIX { try clearStalePath(target, address.path) }
+            try setOptions(fd, target, address, options)
+            if target.family == AF_UNIX { try clearStalePath(address.path) }
             var storage = target.storage
             try Sys.bind(fd, &storage, target.length)
             if address.network.isStream {
@@ -95,7 +77,24 @@ public struct Listener: Sendable {
             throw .system(error)
         }
         let bound = Sys.localAddress(fd) ?? target
-        return Listener(fd: fd, address: address, boundAddress: bound, ownsPath: target.family == AF_UNIX)
+        let file = target.family == AF_UNIX ? SocketFile(boundAt: address.path) : nil
+        return Listener(fd: fd, address: address, boundAddress: bound, socketFile: file)
+    }
+
+    /// Sets what `options` asks of a socket for `address` before its bind (what decides whether
+    /// the bind may share the address with other sockets, too).
+    static func setOptions(_ fd: Int32, _ target: SocketAddress, _ address: NetworkAddress, _ options: Options) throws(SystemError) {
+        if target.family != AF_UNIX {
+            if options.reuseAddr { try Sys.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1) }
+            if options.reusePort { try Sys.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
+            if target.family == AF_INET6 {
+                let v6only: Int32 = (address.network == .tcp6 || address.network == .udp6) ? 1 : 0
+                try Sys.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, v6only)
+            }
+        }
+        if options.socketReceiveBuffer > 0 { try Sys.setOption(fd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: options.socketReceiveBuffer)) }
+        if options.socketSendBuffer > 0 { try Sys.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: options.socketSendBuffer)) }
+        if let dev = options.bindToDevice, gnet_bind_to_device(fd, dev) < 0 { throw Sys.fail("setsockopt(SO_BINDTODEVICE)") }
     }
 
     /// Adopts an already bound socket (inherited from a supervisor or systemd). The listener does
@@ -103,11 +102,11 @@ public struct Listener: Sendable {
     public static func adopt(fd: Int32, address: NetworkAddress) throws(GnetError) -> Listener {
         do throws(SystemError) { try Sys.setNonBlocking(fd) } catch { throw .system(error) }
         let bound = Sys.localAddress(fd) ?? (try? address.resolve()) ?? SocketAddress.unix("?")!
-        return Listener(fd: fd, address: address, boundAddress: bound, ownsPath: false)
+        return Listener(fd: fd, address: address, boundAddress: bound, socketFile: nil)
     }
 
-    init(fd: Int32, address: NetworkAddress, boundAddress: SocketAddress, ownsPath: Bool) {
-        self.fd = fd; self.address = address; self.boundAddress = boundAddress; self.ownsPath = ownsPath
+    init(fd: Int32, address: NetworkAddress, boundAddress: SocketAddress, socketFile: SocketFile?) {
+        self.fd = fd; self.address = address; self.boundAddress = boundAddress; self.socketFile = socketFile
     }
 
     /// The bound address in the configured scheme, e.g. `tcp://127.0.0.1:40123`.
@@ -119,11 +118,12 @@ public struct Listener: Sendable {
         return NetworkAddress(address.network, host: host, port: boundAddress.port)
     }
 
-    /// Closes the socket and removes a Unix path this listener created (for a listener that
-    /// never went into an engine; an engine closes its own).
+    /// Closes the socket and removes a Unix path this listener created, unless another file
+    /// has taken the path since (for a listener that never went into an engine; an engine
+    /// closes its own).
     public func close() {
         Sys.close(fd)
-        if ownsPath, address.network == .unix { _ = unlink(address.path) }
+        socketFile?.remove()
     }
 
     private static func joinMulticast(_ fd: Int32, _ group: SocketAddress, interface: String) throws(SystemError) {

@@ -26,6 +26,8 @@ final class ListenerSet {
         let shared: Bool
         /// Passed in by systemd: never closed or unlinked by us.
         let adopted: Bool
+        /// The Unix socket file we bound: removed when the address goes, if still ours.
+        var file: SocketFile? = nil
     }
 
     private(set) var entries: [Key: Entry] = [:]
@@ -46,8 +48,13 @@ final class ListenerSet {
     }
 
     /// Binds whatever `config` with `workers` workers needs and is not bound yet. Returns what
-    /// was bound now, so a failed reload can give it back with `rollback`.
-    func prepare(_ config: DaemonConfig, workers: Int) throws(GnetError) -> [Key: [Int32]] {
+    /// was bound now, so a failed reload can give it back with `rollback`. Every address new
+    /// to the set is first checked to be nobody else's (`AddressInUse` otherwise), before any
+    /// is bound.
+    func prepare(_ config: DaemonConfig, workers: Int) throws -> [Key: [Int32]] {
+        for service in config.services where adoptedByService[service.name] == nil {
+            for key in try keys(for: service) where entries[key] == nil && key.owner == nil { try claim(key.address) }
+        }
         var added: [Key: [Int32]] = [:]
         do throws(GnetError) {
             for service in config.services {
@@ -72,6 +79,7 @@ final class ListenerSet {
                         }
                         let l = try Listener.bind(target, options: options)
                         entry.fds.append(l.fd)
+                        if entry.file == nil { entry.file = l.socketFile }
                         added[key, default: []].append(l.fd)
                     }
                     entries[key] = entry
@@ -92,7 +100,7 @@ final class ListenerSet {
             e.fds.removeAll { fds.contains($0) }
             if e.fds.isEmpty {
                 entries[key] = nil
-                if key.address.network == .unix { unlink(key.address.path) }
+                e.file?.remove()
             } else {
                 entries[key] = e
             }
@@ -106,7 +114,7 @@ final class ListenerSet {
         for (key, e) in entries where !keep.contains(key) {
             if !e.adopted {
                 for fd in e.fds { close(fd) }
-                if key.address.network == .unix { unlink(key.address.path) }
+                e.file?.remove()
             }
             entries[key] = nil
         }
@@ -121,11 +129,26 @@ final class ListenerSet {
 
     /// Closes everything (at exit).
     func closeAll() {
-        for (key, e) in entries where !e.adopted {
+        for (_, e) in entries where !e.adopted {
             for fd in e.fds { close(fd) }
-            if key.address.network == .unix { unlink(key.address.path) }
+            e.file?.remove()
         }
         entries = [:]
+    }
+
+    /// Throws `AddressInUse` when another process serves `address`: a Unix path someone accepts
+    /// on (a stale file is fine: bind replaces it), a TCP or UDP address a socket of another
+    /// process is bound to. Sockets of this daemon (a new specific address under a wildcard it
+    /// already holds) do not count.
+    private func claim(_ address: NetworkAddress) throws {
+        if address.network == .unix {
+            guard SocketFile.isServed(address.path) else { return }
+            throw AddressInUse(address: address.description, holders: SocketHolders.describe(SocketHolders.pids(holding: address)))
+        }
+        guard try Listener.isTaken(address, options: Options()) else { return }
+        let holders = SocketHolders.pids(holding: address)
+        if !holders.isEmpty && holders.allSatisfy(SocketHolders.isThisDaemon) { return }
+        throw AddressInUse(address: address.description, holders: SocketHolders.describe(holders))
     }
 
     private func boundPort(_ fd: Int32) -> Int? {

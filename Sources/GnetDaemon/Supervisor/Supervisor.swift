@@ -100,11 +100,20 @@ final class Supervisor: EventHandler {
         // the same loop, are silent for hours and must never be closed as idle clients. The
         // client cap is the supervisor's (`admitControlClient`), which knows who may get in.
         control.limits = ConnectionLimits(idleTimeout: .milliseconds(config.control.idleTimeout.milliseconds), maxConnections: 0)
-        engine = try Engine(handler: self, listeners: [control], options: Options())
-        try engine.handleSignals([SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGUSR1]) { [unowned self] sig in self.signal(sig) }
+        // Whatever happens from here on, no socket file of ours is left behind (and none that
+        // another process has put in its place is taken away).
+        defer {
+            sockets.closeAll()
+            control.socketFile?.remove()
+        }
+        do {
+            engine = try Engine(handler: self, listeners: [control], options: Options())
+            try engine.handleSignals([SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGUSR1]) { [unowned self] sig in self.signal(sig) }
+        } catch {
+            engine = nil  // a loop that never ran closes its listeners
+            throw error
+        }
         try engine.run()
-        sockets.closeAll()
-        unlink(config.control.socket)
         return lastStartFailed ? 1 : 0
     }
 
@@ -142,12 +151,10 @@ final class Supervisor: EventHandler {
             let dir = String(path[..<slash])
             mkdir(dir, 0o755)
         }
-        // Refuse to steal the socket of a daemon that is running.
-        if let probe = try? NetworkAddress(parsing: "unix://" + path).resolve() {
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            let connected = probe.withUnsafeSockaddr { connect(fd, $0, $1) } == 0
-            close(fd)
-            if connected { throw SupervisorError("another \(identity.name) is serving the control socket \(path)") }
+        // Refuse to take the socket of a daemon that is running (a stale one is replaced).
+        if SocketFile.isServed(path) {
+            let holders = SocketHolders.pids(holding: NetworkAddress(unixPath: path))
+            throw AddressInUse(address: "the control socket \(path)", holders: SocketHolders.describe(holders))
         }
         let listener = try Listener.bind(NetworkAddress(unixPath: path))
         chmod(path, mode_t(c.permissionBits ?? 0o660))
@@ -289,6 +296,7 @@ final class Supervisor: EventHandler {
             guard !self.stopping, w.generation == self.generation,
                   !self.workers.contains(where: { $0.generation == self.generation && $0.index == w.index }) else { return }
             self.respawns += 1
+            self.log.warning("respawning worker \(w.index) of generation \(self.generation) (respawn \(self.respawns))")
             self.startWorker(index: w.index, generation: self.generation, config: self.config, count: self.workerCount)
         }
     }

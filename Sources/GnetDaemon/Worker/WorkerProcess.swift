@@ -9,9 +9,6 @@ import Gnet
 /// "drain" it stops accepting, lets its connections finish and exits at the latest after the
 /// drain timeout; if the supervisor goes away (the channel closes) it drains too.
 public enum WorkerProcess {
-    /// The name worker log lines carry (the daemon's).
-    nonisolated(unsafe) static var name = "gnetd"
-
     /// What a worker is started as (its `argv[0]`, shown by `ps`): `gnetd: worker 0 (generation 3)`.
     static func title(name: String, index: Int, generation: Int) -> String {
         "\(name): worker \(index) (generation \(generation))"
@@ -27,27 +24,23 @@ public enum WorkerProcess {
     /// Runs the worker described by the spec whose memfd `GNETD_WORKER` names, with the daemon's
     /// service `kinds`; returns the exit code.
     static func run(identity: DaemonIdentity, kinds: [ServiceKind]) -> Int32 {
-        name = identity.name
+        LogLine.role = "worker"
         guard let raw = getenv(WorkerSpec.environmentKey), let fd = Int32(String(cString: raw)), let spec = WorkerSpec.read(fd: fd) else {
-            log("worker: missing or malformed \(WorkerSpec.environmentKey)")
+            LogLine.write(.error, "missing or malformed \(WorkerSpec.environmentKey)")
             return 2
         }
         // `comm` (top, /proc/PID/stat) says what it is too: at most 15 bytes, `gnetd: worker 0`.
         _ = gnet_set_thread_name(String("\(identity.name): worker \(spec.index)".utf8.prefix(15)) ?? identity.name)
+        LogLine.role = "worker \(spec.index) gen \(spec.generation)"
         do {
             return try serve(spec, identity: identity, kinds: kinds)
         } catch {
-            log("worker \(spec.index) (generation \(spec.generation)): \(error)")
+            LogLine.write(.error, "cannot serve: \(error)")
             // The supervisor gets the reason too, for the reload or status it reports.
             var line = "failed: \(String(describing: error).replacingOccurrences(of: "\n", with: " ").prefix(1000))\n"
             _ = line.withUTF8 { b in Result { () throws(SystemError) in try writeAll(spec.statusFD, UnsafeRawBufferPointer(b), socket: true) } }
             return 1
         }
-    }
-
-    static func log(_ message: String) {
-        var line = "\(name)[\(getpid())]: \(message)\n"
-        line.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
     }
 
     private static func serve(_ spec: WorkerSpec, identity: DaemonIdentity, kinds: [ServiceKind]) throws -> Int32 {
@@ -57,7 +50,7 @@ public enum WorkerProcess {
         // The services, decoded again from the text the supervisor validated.
         let config = try ConfigLoader.parse(spec.configText, file: spec.configFile, kinds: kinds, defaultControlSocket: identity.controlSocket)
         let services = config.services
-        let logger = StandardErrorLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
+        let logger = DaemonGnetLogger(level: LogLevel.allCases.first { $0.name == spec.logLevel } ?? .info)
         // Each service's context, its figures where SlotLayout puts them.
         var contexts: [ServiceContext] = []
         let layout = SlotLayout(config, kinds: kinds)
@@ -172,7 +165,7 @@ final class WorkerChannel: EventHandler {
         do {
             try loop.watchReadable(fd) { [unowned self] in self.readChannel(loop) }
         } catch {
-            WorkerProcess.log("worker: cannot watch the status channel: \(error)")
+            LogLine.write(.error, "cannot watch the status channel: \(error)")
             return .shutdown
         }
         page.setState(slot, .serving)
@@ -191,7 +184,7 @@ final class WorkerChannel: EventHandler {
     private func say(_ line: String) {
         var text = line + "\n"
         let result = text.withUTF8 { b in Result { () throws(SystemError) in try writeAll(fd, UnsafeRawBufferPointer(b), socket: true) } }
-        if case .failure(let error) = result { WorkerProcess.log("worker: cannot tell the supervisor \"\(line)\": \(error)") }
+        if case .failure(let error) = result { LogLine.write(.error, "cannot tell the supervisor \"\(line)\": \(error)") }
     }
 
     private func readChannel(_ loop: EventLoop) {
