@@ -14,7 +14,8 @@ struct SocketOption: ParsableArguments {
     @Option(name: [.customShort("s"), .customLong("socket")],
             help: "The control socket (default: $\(SocketOption.environmentKey) if set, else \(GnetctlActions.defaultSocket)).")
     var socketPath: String?
-    @Option(name: [.customShort("c"), .long], help: "A daemon's configuration file: its control.socket is the socket.")
+    @Option(name: [.customShort("c"), .long],
+            help: "A daemon's configuration file: its control.socket is the socket (gnetd's default if \(DaemonIdentity.gnetd.configPath) names none).")
     var config: String?
 
     func validate() throws {
@@ -30,7 +31,13 @@ struct SocketOption: ParsableArguments {
                 if let value = getenv(Self.environmentKey), value.pointee != 0 { return String(cString: value) }
                 return GnetctlActions.defaultSocket
             }
-            do { return try ConfigLoader.controlSocket(inFile: config) } catch { throw ValidationError("\(error)") }
+            do { return try ConfigLoader.controlSocket(inFile: config) } catch {
+                // A file naming no socket leaves it to its daemon's default, which only gnetd's
+                // own file tells (the packaged unit reloads with --config /etc/gnet/gnetd.yaml).
+                let gnetd = DaemonIdentity.gnetd
+                if error.path == "control.socket" && config == gnetd.configPath { return gnetd.controlSocket }
+                throw ValidationError("\(error)")
+            }
         }
     }
 }

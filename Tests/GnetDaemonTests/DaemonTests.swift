@@ -120,6 +120,12 @@ final class ClientLoad: @unchecked Sendable {
         let (code8, _) = try h.gnetctl(["-s", h.controlPath, "status"], environment: [nowhere])
         let (code9, _) = try h.gnetctl(["-c", h.configPath, "status"], environment: [nowhere])
         #expect(code8 == 0 && code9 == 0, "-s and -c come before GNETCTL_SOCKET")
+        // A file naming no control socket, other than gnetd's own, is a usage error: its
+        // daemon's default is not gnetctl's to guess.
+        let bare = h.dir + "/bare.yaml"
+        #expect(FileManager.default.createFile(atPath: bare, contents: Data("services: []\n".utf8)))
+        let (code10, _) = try h.gnetctl(["status", "-c", bare], environment: ["GNETCTL_SOCKET=\(h.controlPath)"])
+        #expect(code10 == 2)
         // gnetd started under the name gnetctl (how the Debian package installs gnetctl) is gnetctl.
         let link = h.dir + "/gnetctl"
         #expect(symlink(DaemonHarness.binDir + "/gnetd", link) == 0)
