@@ -8,20 +8,36 @@ import GnetDaemon
 // Exit codes: 0 ok, 1 the operation failed, 2 bad usage, 3 gnetd unreachable.
 
 struct SocketOption: ParsableArguments {
-    @Option(name: [.customShort("s"), .customLong("socket")], help: "The control socket (default \(GnetctlActions.defaultSocket)).")
+    /// The environment variable naming the socket when neither option is given.
+    static let environmentKey = "GNETCTL_SOCKET"
+
+    @Option(name: [.customShort("s"), .customLong("socket")],
+            help: "The control socket (default: $\(SocketOption.environmentKey) if set, else \(GnetctlActions.defaultSocket)).")
     var socketPath: String?
-    @Option(name: [.customShort("c"), .long], help: "A daemon's configuration file: its control.socket is the socket.")
+    @Option(name: [.customShort("c"), .long],
+            help: "A daemon's configuration file: its control.socket is the socket (gnetd's default if \(DaemonIdentity.gnetd.configPath) names none).")
     var config: String?
 
     func validate() throws {
         if socketPath != nil && config != nil { throw ValidationError("give --socket or --config, not both") }
     }
 
-    /// The socket to talk to.
+    /// The socket to talk to: --socket, else --config's control.socket, else $GNETCTL_SOCKET
+    /// (when not empty), else the default.
     var socket: String {
         get throws {
-            guard let config else { return socketPath ?? GnetctlActions.defaultSocket }
-            do { return try ConfigLoader.controlSocket(inFile: config) } catch { throw ValidationError("\(error)") }
+            if let socketPath { return socketPath }
+            guard let config else {
+                if let value = getenv(Self.environmentKey), value.pointee != 0 { return String(cString: value) }
+                return GnetctlActions.defaultSocket
+            }
+            do { return try ConfigLoader.controlSocket(inFile: config) } catch {
+                // A file naming no socket leaves it to its daemon's default, which only gnetd's
+                // own file tells (the packaged unit reloads with --config /etc/gnet/gnetd.yaml).
+                let gnetd = DaemonIdentity.gnetd
+                if error.path == "control.socket" && config == gnetd.configPath { return gnetd.controlSocket }
+                throw ValidationError("\(error)")
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
 import GnetctlCommand
 
-// gnetctl: control a running gnetd (see gnetctl(8)); the command line is GnetctlCommand's.
+// gnetctl: control a running gnetd (see gnetctl(1)); the command line is GnetctlCommand's.
 GnetctlMain.run(Array(CommandLine.arguments.dropFirst()))

@@ -132,11 +132,13 @@ final class DaemonHarness {
     /// Worker entries from `stats`.
     func workers() throws -> [[String: Any]] { try request("stats")["workers"] as? [[String: Any]] ?? [] }
 
-    /// Runs gnetctl with `args`; returns (exit code, stdout).
-    func gnetctl(_ args: [String], asUser user: String? = nil) throws -> (Int32, String) {
+    /// Runs gnetctl with `args` (and `environment` added to ours, GNETCTL_SOCKET removed);
+    /// returns (exit code, stdout).
+    func gnetctl(_ args: [String], asUser user: String? = nil, environment extra: [String] = []) throws -> (Int32, String) {
         var argv = [Self.binDir + "/gnetctl"] + args
         if let user { argv = ["setpriv", "--reuid=\(user)", "--regid=\(user)", "--clear-groups"] + argv }
-        let p = try ChildProcess(argv, discardStderr: true)
+        let env = ChildProcess.inheritedEnvironment().filter { !$0.hasPrefix("GNETCTL_SOCKET=") } + extra
+        let p = try ChildProcess(argv, environment: env, discardStderr: true)
         let out = p.readAll(timeout: 120)
         return (p.wait(timeout: 120) ?? -1, out)
     }

@@ -105,6 +105,27 @@ final class ClientLoad: @unchecked Sendable {
         #expect(code2 == 0 && json.contains("\"ok\":true"))
         let (code3, status) = try h.gnetctl(["status", "--socket", h.controlPath])
         #expect(code3 == 0 && status.contains("generation 1"))
+        // The socket from the daemon's configuration file, before the command (as the unit's
+        // ExecReload= gives it) and after it.
+        let (code4, fromConfig) = try h.gnetctl(["--config", h.configPath, "status"])
+        #expect(code4 == 0 && fromConfig.contains("generation 1"))
+        let (code5, _) = try h.gnetctl(["status", "-c", h.configPath])
+        #expect(code5 == 0)
+        // GNETCTL_SOCKET when no option names one; -s and -c win over it.
+        let (code6, fromEnvironment) = try h.gnetctl(["status"], environment: ["GNETCTL_SOCKET=\(h.controlPath)"])
+        #expect(code6 == 0 && fromEnvironment.contains("generation 1"))
+        let nowhere = "GNETCTL_SOCKET=\(h.dir)/nothing.sock"
+        let (code7, _) = try h.gnetctl(["status"], environment: [nowhere])
+        #expect(code7 == 3, "GNETCTL_SOCKET is used")
+        let (code8, _) = try h.gnetctl(["-s", h.controlPath, "status"], environment: [nowhere])
+        let (code9, _) = try h.gnetctl(["-c", h.configPath, "status"], environment: [nowhere])
+        #expect(code8 == 0 && code9 == 0, "-s and -c come before GNETCTL_SOCKET")
+        // A file naming no control socket, other than gnetd's own, is a usage error: its
+        // daemon's default is not gnetctl's to guess.
+        let bare = h.dir + "/bare.yaml"
+        #expect(FileManager.default.createFile(atPath: bare, contents: Data("services: []\n".utf8)))
+        let (code10, _) = try h.gnetctl(["status", "-c", bare], environment: ["GNETCTL_SOCKET=\(h.controlPath)"])
+        #expect(code10 == 2)
         // gnetd started under the name gnetctl (how the Debian package installs gnetctl) is gnetctl.
         let link = h.dir + "/gnetctl"
         #expect(symlink(DaemonHarness.binDir + "/gnetd", link) == 0)

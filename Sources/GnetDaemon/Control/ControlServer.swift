@@ -27,7 +27,7 @@ let requestsPerTurn = 8
 /// one takes the place of the client silent the longest (an unprivileged one if any).
 let maxControlClients = 256
 
-/// The control protocol (gnetctl(8)): one JSON object per line each way. `stats` and `status` are
+/// The control protocol (gnetctl(1)): one JSON object per line each way. `stats` and `status` are
 /// open to anyone who can reach the socket; `reload` and `stop` need root or the daemon's own
 /// uid or gid (checked with SO_PEERCRED). A malformed, unknown or oversized request gets an
 /// error response; nothing a client sends can harm the daemon.
