@@ -14,8 +14,6 @@ let package = Package(
         .library(name: "GnetDaemon", targets: ["GnetDaemon"]),
     ],
     dependencies: [
-        // YAML configuration decoded with Codable, errors with line and column.
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         // gnetctl's command line.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The daemon's log lines.
@@ -33,14 +31,15 @@ let package = Package(
             dependencies: ["CGnetLinux"]),
         // sd_notify and socket activation from libsystemd (Debian: libsystemd-dev).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // libyaml's parser events, for the daemon's YAML configuration with line and column (Debian: libyaml-dev).
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Protocol handlers served by gnetd, and worked examples of the library.
         .target(name: "GnetServices", dependencies: ["Gnet", "CGnetLinux"]),
         // The daemon: configuration, supervisor, workers, stats page, control protocol, systemd glue.
         .target(
             name: "GnetDaemon",
             dependencies: [
-                "Gnet", "GnetServices", "GnetProcess", "CGnetLinux", "CSystemd",
-                .product(name: "Yams", package: "Yams"),
+                "Gnet", "GnetServices", "GnetProcess", "CGnetLinux", "CSystemd", "CYAML",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
