@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CGnetLinux
-import Foundation
 import Gnet
 
 /// A control client: who it is, and when it last sent something.
@@ -81,11 +80,11 @@ extension Supervisor {
     }
 
     private func answer(_ c: Conn, _ line: UnsafeRawBufferPointer) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line)), let request = object as? [String: Any] else {
+        guard case .object(let request)? = try? JSONParser.parse(line) else {
             respond(c.id, ["ok": false, "error": "malformed request: send one JSON object per line, e.g. {\"command\": \"stats\"}"])
             return
         }
-        guard let command = request["command"] as? String else {
+        guard let command = request["command"]?.string else {
             respond(c.id, ["ok": false, "error": "missing \"command\" (stats, status, reload or stop)"])
             return
         }
@@ -119,15 +118,11 @@ extension Supervisor {
         return false
     }
 
-    func respond(_ id: ConnID?, _ object: [String: Any]) {
+    func respond(_ id: ConnID?, _ answer: JSONValue) {
         guard let id, let c = loop.conn(id) else { return }
-        var data: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        } catch {
-            data = Data("{\"ok\": false, \"error\": \"internal error: the answer could not be encoded\"}".utf8)
-        }
-        data.append(10)
+        var data: [UInt8] = []
+        answer.encode(into: &data)
+        data.append(UInt8(ascii: "\n"))
         let result = data.withUnsafeBytes { b in Result { () throws(GnetError) in try c.write(b) } }
         if case .failure(let error) = result, error == .outboundBufferFull {
             // An answer that cannot be delivered (a reload's outcome to a client that reads
@@ -147,8 +142,8 @@ extension Supervisor {
         }
     }
 
-    func statsReport() -> [String: Any] {
-        var list: [[String: Any]] = []
+    func statsReport() -> JSONValue {
+        var list: [JSONValue] = []
         var serviceTotals = retired.services
         var active: UInt64 = 0, accepted = retired.accepted, rejected = retired.rejected, bytesIn = retired.bytesIn, bytesOut = retired.bytesOut
         for w in workers.sorted(by: { ($0.generation, $0.index) < ($1.generation, $1.index) }) {
@@ -159,43 +154,44 @@ extension Supervisor {
             bytesIn += c.bytesIn
             bytesOut += c.bytesOut
             list.append([
-                "index": w.index, "pid": Int(w.pid), "generation": w.generation, "state": page.state(w.statsSlot).name,
-                "uptime_s": (w.age * 10).rounded() / 10,
-                "connections_active": c.connectionsOpen, "connections_accepted": c.connectionsAccepted,
-                "connections_closed": c.connectionsClosed, "connections_rejected": c.connectionsRejected,
-                "bytes_in": c.bytesIn, "bytes_out": c.bytesOut, "read_calls": c.readCalls, "write_calls": c.writeCalls,
-                "loop_iterations": c.loopIterations, "errors": c.errors,
-                "services": Dictionary(uniqueKeysWithValues: serviceCounters(w).map { s in
-                    (s.service, Dictionary(uniqueKeysWithValues: s.values.map { ($0.0, $0.1) }))
-                }),
+                "index": .init(w.index), "pid": .init(w.pid), "generation": .init(w.generation), "state": .string(page.state(w.statsSlot).name),
+                "uptime_s": .double((w.age * 10).rounded() / 10),
+                "connections_active": .init(c.connectionsOpen), "connections_accepted": .init(c.connectionsAccepted),
+                "connections_closed": .init(c.connectionsClosed), "connections_rejected": .init(c.connectionsRejected),
+                "bytes_in": .init(c.bytesIn), "bytes_out": .init(c.bytesOut), "read_calls": .init(c.readCalls), "write_calls": .init(c.writeCalls),
+                "loop_iterations": .init(c.loopIterations), "errors": .init(c.errors),
+                "services": .object(Dictionary(serviceCounters(w).map { s in
+                    (s.service, JSONValue.object(Dictionary(s.values.map { ($0.0, JSONValue($0.1)) }, uniquingKeysWith: { _, last in last })))
+                }, uniquingKeysWith: { _, last in last })),
             ])
             for s in serviceCounters(w) { for (name, v) in s.values { serviceTotals[s.service, default: [:]][name, default: 0] &+= v } }
         }
-        var supervisor: [String: Any] = [
-            "pid": Int(getpid()), "name": identity.name, "version": identity.version, "generation": generation,
-            "uptime_s": (Double(gnet_monotonic_ns() - startedAt) / 1e8).rounded() / 10,
-            "reloads_ok": reloadsOK, "reloads_failed": reloadsFailed, "respawns": respawns,
-            "config": configPath ?? "<built-in>", "workers_configured": workerCount,
+        var supervisor: [String: JSONValue] = [
+            "pid": .init(getpid()), "name": .string(identity.name), "version": .string(identity.version), "generation": .init(generation),
+            "uptime_s": .double((Double(gnet_monotonic_ns() - startedAt) / 1e8).rounded() / 10),
+            "reloads_ok": .init(reloadsOK), "reloads_failed": .init(reloadsFailed), "respawns": .init(respawns),
+            "config": .string(configPath ?? "<built-in>"), "workers_configured": .init(workerCount),
         ]
-        if let lastError { supervisor["last_error"] = lastError }
+        if let lastError { supervisor["last_error"] = .string(lastError) }
+        let totals = serviceTotals.mapValues { counters in JSONValue.object(counters.mapValues { JSONValue($0) }) }
         return [
-            "ok": true, "supervisor": supervisor, "workers": list,
-            "totals": ["connections_active": active, "connections_accepted": accepted, "connections_rejected": rejected,
-                       "bytes_in": bytesIn, "bytes_out": bytesOut, "services": serviceTotals],
+            "ok": true, "supervisor": .object(supervisor), "workers": .array(list),
+            "totals": ["connections_active": .init(active), "connections_accepted": .init(accepted), "connections_rejected": .init(rejected),
+                       "bytes_in": .init(bytesIn), "bytes_out": .init(bytesOut), "services": .object(totals)],
         ]
     }
 
-    func statusReport() -> [String: Any] {
+    func statusReport() -> JSONValue {
         let state = stopping ? "stopping" : (starting ? "starting" : (reload != nil ? "reloading" : "serving"))
-        var services: [[String: Any]] = []
+        var services: [JSONValue] = []
         for s in config.services {
-            services.append(["name": s.name, "protocol": s.kind, "listen": sockets.boundAddresses(for: s),
-                             "counters": kinds.first { $0.name == s.kind }?.counterNames ?? []])
+            services.append(["name": .string(s.name), "protocol": .string(s.kind), "listen": .init(sockets.boundAddresses(for: s)),
+                             "counters": .init(kinds.first { $0.name == s.kind }?.counterNames ?? [])])
         }
         return [
-            "ok": true, "state": state, "pid": Int(getpid()), "name": identity.name, "version": identity.version, "generation": generation,
-            "workers": workers.filter { $0.generation == generation }.count, "services": services,
-            "config": configPath ?? "<built-in>",
+            "ok": true, "state": .string(state), "pid": .init(getpid()), "name": .string(identity.name), "version": .string(identity.version),
+            "generation": .init(generation), "workers": .init(workers.filter { $0.generation == generation }.count), "services": .array(services),
+            "config": .string(configPath ?? "<built-in>"),
         ]
     }
 }

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CGnetLinux
-import Foundation
 import Gnet
 import Logging
 
@@ -277,8 +276,8 @@ final class Supervisor: EventHandler {
         let deaths = quick ? (quickDeaths[w.index] ?? 0) + 1 : 0
         quickDeaths[w.index] = deaths
         let delay = deaths == 0 ? 0.0 : min(30.0, 0.1 * Double(1 << min(deaths - 1, 9)))
-        let message = "worker \(w.index) (pid \(w.pid)) \(how) after \(String(format: "%.1f", w.age))s; "
-            + (delay > 0 ? "restarting in \(String(format: "%.1f", delay))s (\(deaths) quick exits in a row)" : "restarting")
+        let message = "worker \(w.index) (pid \(w.pid)) \(how) after \(w.age.oneDecimal)s; "
+            + (delay > 0 ? "restarting in \(delay.oneDecimal)s (\(deaths) quick exits in a row)" : "restarting")
         fail(message)
         guard w.index < workerCount, !respawnPending.contains(w.index) else { return }
         respawnPending.insert(w.index)
@@ -395,7 +394,7 @@ final class Supervisor: EventHandler {
         log.info("reloaded: generation \(generation) serving (\(Int(ms)) ms); generation \(old) draining")
         Systemd.notify("READY=1\nSTATUS=\(statusLine())")
         for reply in r.replies {
-            respond(reply, ["ok": true, "generation": generation, "workers": workerCount, "reload_ms": Int(ms)])
+            respond(reply, ["ok": true, "generation": .init(generation), "workers": .init(workerCount), "reload_ms": .init(Int(ms))])
         }
     }
 
