@@ -14,8 +14,6 @@ let package = Package(
         .library(name: "GnetDaemon", targets: ["GnetDaemon"]),
     ],
     dependencies: [
-        // gnetctl's command line.
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The daemon's log lines.
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         // `swift package generate-documentation`: the Gnet DocC catalog, built by CI with
@@ -43,11 +41,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // gnetctl's command line, shared by the gnetctl executable and gnetd run as `gnetctl`.
-        .target(
-            name: "GnetctlCommand",
-            dependencies: ["GnetDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
+        // gnetctl's command line (read by hand: swift-argument-parser links FoundationEssentials),
+        // shared by the gnetctl executable and gnetd run as `gnetctl`.
+        .target(name: "GnetctlCommand", dependencies: ["GnetDaemon"]),
         .executableTarget(name: "gnetd", dependencies: ["GnetDaemon", "GnetctlCommand"]),
         .executableTarget(name: "gnetctl", dependencies: ["GnetctlCommand"]),
         // A Redis-protocol server on GnetDaemon's public API: the worked example of a daemon of one's own.
