@@ -54,7 +54,8 @@ extension GnetctlRequest {
             case "-c", "--config": config = try value()
             case "--watch": watch = try value()
             case "--json" where inlineValue == nil: json = true
-            case "-h", "--help" where inlineValue == nil: help = true
+            case "-h": help = true
+            case "--help" where inlineValue == nil: help = true
             default:
                 guard !argument.hasPrefix("-") || argument == "-" else { throw .invalid("unknown option '\(argument)'") }
                 if command == nil, argument == "help" {
