@@ -159,6 +159,13 @@ final class Supervisor: EventHandler {
             fail("no free stats slot for a worker")
             return
         }
+        // The slot says "starting" before the worker exists: a worker that comes up fast writes
+        // "serving" into it at once, and a store after the spawn would overwrite that for good.
+        let s = page.slot(slot)
+        gnet_counter_store(&s.pointee.generation, UInt64(generation))
+        gnet_counter_store(&s.pointee.index, UInt64(index))
+        gnet_counter_store(&s.pointee.started_unix_ms, gnet_realtime_ms())
+        page.setState(slot, .starting)
         do {
             let (pid, channel) = try WorkerLauncher.spawn(index: index, of: count, generation: generation, config: config,
                                                           sockets: sockets, page: page, statsSlot: slot)
@@ -169,12 +176,7 @@ final class Supervisor: EventHandler {
                 w.counterLayout.append((s.name, s.kind, names, offset))
                 offset += names.count
             }
-            let s = page.slot(slot)
             gnet_counter_store(&s.pointee.pid, UInt64(pid))
-            gnet_counter_store(&s.pointee.generation, UInt64(generation))
-            gnet_counter_store(&s.pointee.index, UInt64(index))
-            gnet_counter_store(&s.pointee.started_unix_ms, gnet_realtime_ms())
-            page.setState(slot, .starting)
             workers.append(w)
             w.channel = try loop.enroll(fd: channel, context: w)
             log.debug("started worker \(index) of generation \(generation) as pid \(pid)")
