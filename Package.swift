@@ -14,10 +14,6 @@ let package = Package(
         .library(name: "GnetDaemon", targets: ["GnetDaemon"]),
     ],
     dependencies: [
-        // YAML configuration decoded with Codable, errors with line and column.
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        // gnetd's and gnetctl's command lines (help, completion scripts).
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The daemon's log lines.
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         // `swift package generate-documentation`: the Gnet DocC catalog, built by CI with
@@ -33,23 +29,21 @@ let package = Package(
             dependencies: ["CGnetLinux"]),
         // sd_notify and socket activation from libsystemd (Debian: libsystemd-dev).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // libyaml's parser events, for the daemon's YAML configuration with line and column (Debian: libyaml-dev).
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Protocol handlers served by gnetd, and worked examples of the library.
         .target(name: "GnetServices", dependencies: ["Gnet", "CGnetLinux"]),
         // The daemon: configuration, supervisor, workers, stats page, control protocol, systemd glue.
         .target(
             name: "GnetDaemon",
             dependencies: [
-                "Gnet", "GnetServices", "GnetProcess", "CGnetLinux", "CSystemd",
-                .product(name: "Yams", package: "Yams"),
+                "Gnet", "GnetServices", "GnetProcess", "CGnetLinux", "CSystemd", "CYAML",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // gnetctl's command line, shared by the gnetctl executable and gnetd run as `gnetctl`.
-        .target(
-            name: "GnetctlCommand",
-            dependencies: ["GnetDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
+        // gnetctl's command line (read by hand: swift-argument-parser links FoundationEssentials),
+        // shared by the gnetctl executable and gnetd run as `gnetctl`.
+        .target(name: "GnetctlCommand", dependencies: ["GnetDaemon"]),
         .executableTarget(name: "gnetd", dependencies: ["GnetDaemon", "GnetctlCommand"]),
         .executableTarget(name: "gnetctl", dependencies: ["GnetctlCommand"]),
         // A Redis-protocol server on GnetDaemon's public API: the worked example of a daemon of one's own.

@@ -51,25 +51,24 @@ public enum Daemon {
                             arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Int32 {
         LogLine.program = identity.name
         if WorkerProcess.isWorker(identity, arguments: arguments) { return WorkerProcess.run(identity: identity, kinds: services) }
-        DaemonCommand.identity = identity
-        let command: DaemonCommand
+        let configPath: String?, check: Bool
         do {
-            command = try DaemonCommand.parse(arguments)
-        } catch {
-            // --help, --version and --generate-completion-script end here too, with code 0.
-            if DaemonCommand.exitCode(for: error) == .success {
-                print(DaemonCommand.fullMessage(for: error))
+            switch try DaemonCommand.parse(arguments, identity: identity) {
+            case .print(let text):
+                print(text)
                 return 0
+            case .run(let config, let checkOnly):
+                configPath = config
+                check = checkOnly
             }
-            printError("\(identity.name): \(DaemonCommand.fullMessage(for: error))")
+        } catch {
+            printError("\(identity.name): \(error)\n\(DaemonCommand.usage(identity))")
             return 2
         }
         func usageError(_ message: String) -> Int32 {
-            printError("\(identity.name): \(message)\nUsage: \(DaemonCommand.usageString())")
+            printError("\(identity.name): \(message)\n\(DaemonCommand.usage(identity))")
             return 2
         }
-        let configPath = command.config
-        let check = command.check
         let path = configPath ?? (access(identity.configPath, F_OK) == 0 ? identity.configPath : nil)
         let config: DaemonConfig
         do throws(ConfigError) {

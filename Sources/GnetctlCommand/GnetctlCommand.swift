@@ -1,99 +1,136 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import ArgumentParser
 import GnetDaemon
 
-// gnetctl's command line (swift-argument-parser); the work is in GnetDaemon.GnetctlActions.
+// gnetctl's command line, read by hand (swift-argument-parser links FoundationEssentials, which
+// gnetd does without); the work is in GnetDaemon.GnetctlActions.
 // Exit codes: 0 ok, 1 the operation failed, 2 bad usage, 3 gnetd unreachable.
 
-struct SocketOption: ParsableArguments {
-    /// The environment variable naming the socket when neither option is given.
-    static let environmentKey = "GNETCTL_SOCKET"
-
-    @Option(name: [.customShort("s"), .customLong("socket")],
-            help: "The control socket (default: $\(SocketOption.environmentKey) if set, else \(GnetctlActions.defaultSocket)).")
-    var socketPath: String?
-    @Option(name: [.customShort("c"), .long],
-            help: "A daemon's configuration file: its control.socket is the socket (gnetd's default if \(DaemonIdentity.gnetd.configPath) names none).")
+/// What a gnetctl command line asks for.
+struct GnetctlRequest: Equatable {
+    /// The command: stats, status, reload or stop.
+    var command: String
+    var socket: String?
     var config: String?
+    var json = false
+    var prometheus = false
+    var watch: Double?
+}
 
-    func validate() throws {
-        if socketPath != nil && config != nil { throw ValidationError("give --socket or --config, not both") }
+/// Why a command line is refused (exit 2), or something to print instead of running (exit 0).
+enum GnetctlUsage: Error, Equatable {
+    case help(command: String?)
+    case print(String)
+    case invalid(String)
+}
+
+/// The commands, each with its one-line summary.
+let gnetctlCommands: [(name: String, abstract: String)] = [
+    ("stats", "Per-worker connections and traffic, with totals (--watch: per-second rates)."),
+    ("status", "State, generation, workers with their last errors, and listen addresses."),
+    ("reload", "Reload the configuration; waits until the new workers serve or the reload fails."),
+    ("stop", "Stop gracefully: drain every worker, then exit."),
+]
+
+/// The environment variable naming the control socket when neither -s nor -c does.
+let gnetctlSocketVariable = "GNETCTL_SOCKET"
+
+extension GnetctlRequest {
+    /// Reads `arguments` (without the program name). Options may come before or after the
+    /// command, as `-s PATH`, `--socket PATH` or `--socket=PATH`.
+    static func parse(_ arguments: [String]) throws(GnetctlUsage) -> GnetctlRequest {
+        var command: String?
+        var socket: String?, config: String?, json = false, prometheus = false, watch: String?, help = false
+        var options = CommandLineOptions(arguments)
+        while let item = options.next() {
+            switch item {
+            case .option(let name, let inline) where ["-s", "--socket", "-c", "--config", "--watch"].contains(name):
+                guard let v = options.value(inline) else { throw .invalid("missing value for '\(name)'") }
+                switch name {
+                case "-s", "--socket": socket = v
+                case "-c", "--config": config = v
+                default: watch = v
+                }
+            case .option("--json", nil): json = true
+            case .option("--prometheus", nil): prometheus = true
+            case .option("-h", nil), .option("--help", nil): help = true
+            case .option("--version", nil):
+                throw .print(BuildInfo.versionLine(DaemonIdentity(name: "gnetctl", version: DaemonIdentity.gnetd.version, config: "", controlSocket: "")))
+            case .option("--generate-completion-script", let inline):
+                guard options.value(inline) == "bash" else { throw .invalid("--generate-completion-script takes bash") }
+                throw .print(BashCompletion.gnetctl(commands: gnetctlCommands.map(\.name)))
+            case .option(let name, _):
+                throw .invalid("unknown option '\(name.prefix(100))'")
+            case .operand("help") where command == nil:
+                help = true
+                command = options.remaining.first
+                guard options.remaining.count <= 1 else { throw .invalid("unexpected argument '\(options.remaining[1].prefix(100))'") }
+                if command != nil { _ = options.next() }
+            case .operand(let word):
+                guard command == nil else { throw .invalid("unexpected argument '\(word.prefix(100))'") }
+                command = word
+            }
+        }
+        if let command, !gnetctlCommands.contains(where: { $0.name == command }) {
+            throw .invalid("unknown command '\(command.prefix(100))' (stats, status, reload or stop)")
+        }
+        if help { throw .help(command: command) }
+        guard let command else { throw .invalid("a command is needed: stats, status, reload or stop") }
+        if socket != nil && config != nil { throw .invalid("give --socket or --config, not both") }
+        var request = GnetctlRequest(command: command, socket: socket, config: config, json: json)
+        if prometheus {
+            guard command == "stats" else { throw .invalid("--prometheus is for stats") }
+            guard !json else { throw .invalid("give --json or --prometheus, not both") }
+            request.prometheus = true
+        }
+        if let watch {
+            guard command == "stats" else { throw .invalid("--watch is for stats") }
+            guard let seconds = Double(watch), seconds > 0, seconds <= 3600 else {
+                throw .invalid("--watch takes a number of seconds from 0 to 3600")
+            }
+            request.watch = seconds
+        }
+        return request
     }
 
     /// The socket to talk to: --socket, else --config's control.socket, else $GNETCTL_SOCKET
     /// (when not empty), else the default.
-    var socket: String {
-        get throws {
-            if let socketPath { return socketPath }
-            guard let config else {
-                if let value = getenv(Self.environmentKey), value.pointee != 0 { return String(cString: value) }
-                return GnetctlActions.defaultSocket
-            }
-            do { return try ConfigLoader.controlSocket(inFile: config) } catch {
-                // A file naming no socket leaves it to its daemon's default, which only gnetd's
-                // own file tells (the packaged unit reloads with --config /etc/gnet/gnetd.yaml).
-                let gnetd = DaemonIdentity.gnetd
-                if error.path == "control.socket" && config == gnetd.configPath { return gnetd.controlSocket }
-                throw ValidationError("\(error)")
-            }
+    func resolvedSocket() throws(GnetctlUsage) -> String {
+        if let socket { return socket }
+        guard let config else {
+            if let value = getenv(gnetctlSocketVariable), value.pointee != 0 { return String(cString: value) }
+            return GnetctlActions.defaultSocket
+        }
+        do { return try ConfigLoader.controlSocket(inFile: config) } catch {
+            // A file naming no socket leaves it to its daemon's default, which only gnetd's own
+            // file tells (the packaged unit reloads with --config /etc/gnet/gnetd.yaml).
+            let gnetd = DaemonIdentity.gnetd
+            if error.path == "control.socket" && config == gnetd.configPath { return gnetd.controlSocket }
+            throw .invalid("\(error)")
         }
     }
-}
 
-struct Gnetctl: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "gnetctl",
-        abstract: "Control a running gnetd.",
-        version: BuildInfo.versionLine(DaemonIdentity(name: "gnetctl", version: DaemonIdentity.gnetd.version, config: "", controlSocket: "")),
-        subcommands: [Stats.self, Status.self, Reload.self, Stop.self]
-    )
-}
+    /// The usage text of gnetctl, or of one command.
+    static func usage(_ command: String? = nil) -> String {
+        let options = """
+            OPTIONS:
+              -s, --socket <socket>   The control socket (default: $\(gnetctlSocketVariable) if set, else \(GnetctlActions.defaultSocket)).
+              -c, --config <file>     A daemon's configuration file: its control.socket is the socket.
+              --json                  Print the daemon's JSON answer.
+            """
+        if let command, let c = gnetctlCommands.first(where: { $0.name == command }) {
+            let extra = command == "stats" ? " [--watch <seconds>] [--prometheus]" : ""
+            let extraHelp = command == "stats" ? """
 
-struct Stats: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Per-worker connections and traffic, with totals.")
-    @OptionGroup var options: SocketOption
-    @Flag(help: "Print the daemon's JSON answer.") var json = false
-    @Option(help: "Print again every SECONDS until interrupted.") var watch: Double?
-
-    func validate() throws {
-        if let w = watch, !(w > 0 && w <= 3600) { throw ValidationError("--watch takes a number of seconds from 0 to 3600") }
-    }
-
-    func run() throws {
-        let code = GnetctlActions.stats(socket: try options.socket, json: json, watch: watch)
-        if code != 0 { throw ExitCode(code) }
-    }
-}
-
-struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "State, generation, workers and listen addresses.")
-    @OptionGroup var options: SocketOption
-    @Flag(help: "Print the daemon's JSON answer.") var json = false
-    func run() throws {
-        let code = GnetctlActions.status(socket: try options.socket, json: json)
-        if code != 0 { throw ExitCode(code) }
-    }
-}
-
-struct Reload: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Reload the configuration; waits until the new workers serve or the reload fails.")
-    @OptionGroup var options: SocketOption
-    @Flag(help: "Print the daemon's JSON answer.") var json = false
-    func run() throws {
-        let code = GnetctlActions.reload(socket: try options.socket, json: json)
-        if code != 0 { throw ExitCode(code) }
-    }
-}
-
-struct Stop: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Stop gracefully: drain every worker, then exit.")
-    @OptionGroup var options: SocketOption
-    @Flag(help: "Print the daemon's JSON answer.") var json = false
-    func run() throws {
-        let code = GnetctlActions.stop(socket: try options.socket, json: json)
-        if code != 0 { throw ExitCode(code) }
+                  --watch <seconds>       Print again every SECONDS, with per-second rates, until interrupted.
+                  --prometheus            Print the figures in the Prometheus text format.
+                """ : ""
+            return "OVERVIEW: \(c.abstract)\n\nUSAGE: gnetctl \(command) [-s <socket> | -c <file>] [--json]\(extra)\n\n\(options)\(extraHelp)\n  -h, --help              Show help information."
+        }
+        return "OVERVIEW: Control a running gnetd.\n\nUSAGE: gnetctl [-s <socket> | -c <file>] <command> [--json]\n\n\(options)\n  --version               Show the version.\n  -h, --help              Show help information.\n\nCOMMANDS:\n"
+            + gnetctlCommands.map { "  " + $0.name + String(repeating: " ", count: 24 - $0.name.count) + $0.abstract }.joined(separator: "\n")
+            + "\n\n  See 'gnetctl help <command>' for detailed help."
     }
 }
 
@@ -103,31 +140,36 @@ struct Stop: ParsableCommand {
 public enum GnetctlMain {
     /// Parses `arguments` (without the program name), runs the command and exits with its code.
     public static func run(_ arguments: [String]) -> Never {
-        var arguments = arguments
-        // `gnetctl -s PATH stats` and `gnetctl stats -s PATH` both work (and so with -c): a
-        // leading socket or config option is moved behind the subcommand before parsing.
-        if arguments.count >= 3, ["-s", "--socket", "-c", "--config"].contains(arguments[0]) {
-            let option = Array(arguments[0...1])
-            arguments.removeFirst(2)
-            arguments.insert(contentsOf: option, at: 1)
-        } else if let first = arguments.first, first.hasPrefix("--socket=") || first.hasPrefix("--config=") {
-            arguments.removeFirst()
-            arguments.insert(first, at: min(1, arguments.count))
-        }
+        let request: GnetctlRequest
+        let socket: String
         do {
-            var command = try Gnetctl.parseAsRoot(arguments)
-            try command.run()
-            exit(0)
-        } catch let code as ExitCode {
-            exit(code.rawValue)
+            request = try GnetctlRequest.parse(arguments)
+            socket = try request.resolvedSocket()
         } catch {
-            if Gnetctl.exitCode(for: error) == .success {
-                print(Gnetctl.fullMessage(for: error))
+            switch error {
+            case .help(let command):
+                print(GnetctlRequest.usage(command))
                 exit(0)
+            case .print(let text):
+                print(text)
+                exit(0)
+            case .invalid(let message):
+                standardError("gnetctl: \(message)\nUSAGE: gnetctl [-s <socket> | -c <file>] <command> [--json]\n  See 'gnetctl --help' for more.")
+                exit(2)
             }
-            var line = "gnetctl: \(Gnetctl.fullMessage(for: error))\n"
-            line.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
-            exit(2)
+        }
+        switch request.command {
+        case "stats" where request.prometheus: exit(GnetctlActions.metrics(socket: socket))
+        case "stats": exit(GnetctlActions.stats(socket: socket, json: request.json, watch: request.watch))
+        case "status": exit(GnetctlActions.status(socket: socket, json: request.json))
+        case "reload": exit(GnetctlActions.reload(socket: socket, json: request.json))
+        default: exit(GnetctlActions.stop(socket: socket, json: request.json))
         }
     }
+}
+
+/// Writes `text` and a newline to standard error (unbuffered, like the daemon's messages).
+private func standardError(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
 }

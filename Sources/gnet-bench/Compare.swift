@@ -76,7 +76,7 @@ struct Comparison {
         guard let control = s.daemonControl, let stats = try? ControlClient.request(socket: control, command: "stats", timeout: 10) else {
             return [main.pid]
         }
-        let workers = (stats["workers"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }.map { pid_t($0) }
+        let workers = (stats["workers"]?.array ?? []).compactMap { $0["pid"]?.int }.map { pid_t(truncatingIfNeeded: $0) }
         return [main.pid] + workers
     }
 
@@ -140,8 +140,8 @@ struct Comparison {
         }
         if let control = s.daemonControl {
             for _ in 0..<600 {
-                if let status = try? ControlClient.request(socket: control, command: "status", timeout: 5), status["state"] as? String == "serving",
-                   let listen = ((status["services"] as? [[String: Any]])?.first?["listen"] as? [String])?.first,
+                if let status = try? ControlClient.request(socket: control, command: "status", timeout: 5), status["state"]?.string == "serving",
+                   let listen = status["services"]?[0]?["listen"]?[0]?.string,
                    let port = Int(listen.split(separator: ":").last ?? "") {
                     return (p, port)
                 }

@@ -117,8 +117,14 @@ final class DaemonHarness {
         return nil
     }
 
+    /// The daemon's answer to `command`, parsed with Foundation here (the daemon has its own
+    /// JSON without it), so tests index it as `[String: Any]`.
     func request(_ command: String, timeout: Double = 60) throws -> [String: Any] {
-        try ControlClient.request(socket: controlPath, command: command, timeout: timeout)
+        let line = try ControlClient.send(socket: controlPath, raw: "{\"command\": \"\(command)\"}\n", timeout: timeout)
+        guard let answer = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw TestError("not a JSON object: \(line.prefix(200))")
+        }
+        return answer
     }
 
     /// The bound addresses of service `name`, from `status`.

@@ -176,4 +176,47 @@ struct MetricsTests {
         #expect(ask(keeper).hasPrefix("HTTP/1.1 200 OK"))
         #expect(h.stop() == 0)
     }
+
+    @Test(.timeLimit(.minutes(2)))
+    func gnetctlShowsTheSameFiguresStatusDetailsAndRates() throws {
+        let h = try DaemonHarness(config: Self.config, workers: 2)
+        try h.start()
+        let web = try h.addresses("web")[0]
+        _ = try Self.curl(Array(repeating: "http://127.0.0.1:\(web.port)/", count: 5))
+        // --prometheus: the metrics service's page, from the supervisor; promtool agrees.
+        let (code, page) = try h.gnetctl(["-s", h.controlPath, "stats", "--prometheus"])
+        #expect(code == 0)
+        #expect(Self.total(page, "gnetd_http_responses_2xx", ["service": "web"]) == 5)
+        let file = h.dir + "/gnetctl-metrics.txt"
+        try (page + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let promtool = try ChildProcess(["sh", "-c", "promtool check metrics < \(file) 2>&1"])
+        let verdict = promtool.readAll(timeout: 30)
+        #expect(promtool.wait(timeout: 30) == 0, "promtool: \(verdict)")
+        // stats: each service's traffic per worker and in total.
+        let stats = try h.request("stats")
+        let totals = stats["totals"] as? [String: Any] ?? [:]
+        let traffic = totals["traffic"] as? [String: [String: Any]] ?? [:]
+        #expect(traffic["web"]?["connections_accepted"] as? Int == 1)
+        #expect(traffic["echo"]?["datagrams_in"] as? Int == 0)
+        let table = try h.gnetctl(["-s", h.controlPath, "stats"]).1
+        #expect(table.contains("service web: active 0  accepted 1"), "\(table)")
+        // --watch: rates from the second table on.
+        let watch = try ChildProcess(["timeout", "2.5", DaemonHarness.binDir + "/gnetctl", "-s", h.controlPath, "stats", "--watch", "1"], discardStderr: true)
+        let watched = watch.readAll(timeout: 10)
+        _ = watch.wait(timeout: 10)
+        #expect(watched.components(separatedBy: "conn/s").count - 1 >= 1, "\(watched)")
+        // status: every worker, and the last error of one that died.
+        let victim = try h.workerPids()[0]
+        kill(pid_t(victim), SIGKILL)
+        var status = ""
+        for _ in 0..<100 {
+            status = try h.gnetctl(["-s", h.controlPath, "status"]).1
+            let serving = try h.workerPids().count
+            if status.contains("last error: worker") && serving == 2 { break }
+            usleep(50_000)
+        }
+        #expect(status.contains("pid \(victim)") && status.contains("killed by signal 9"), "\(status)")
+        #expect(status.contains("revision ") && status.contains("workers:\n  0  pid "), "\(status)")
+        #expect(h.stop() == 0)
+    }
 }

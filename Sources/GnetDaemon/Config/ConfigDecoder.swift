@@ -1,7 +1,4 @@
-import Foundation
-import Yams
-
-/// Decodes a `Decodable` from a YAML node tree, recording which keys each mapping was asked
+/// Decodes a `Decodable` from a YAML node tree (`YAMLComposer`'s), recording which keys each mapping was asked
 /// for, so that after decoding every key nobody asked for can be reported as unknown, where it
 /// stands (a typo never falls back to a default). Types decode as with any `Decoder`; a
 /// service's own settings decode from the same mapping as the keys every service has, so their
@@ -10,23 +7,22 @@ import Yams
 struct ConfigDecoder {
     /// The keys asked of each mapping, by its path ("services[0].codec").
     final class Record {
-        var asked: [String: (node: Node.Mapping, path: [CodingKey], keys: Set<String>)] = [:]
+        var asked: [String: (node: YAMLMapping, path: [CodingKey], keys: Set<String>)] = [:]
     }
 
     let record = Record()
     var userInfo: [CodingUserInfoKey: Any] = [:]
 
-    func decode<T: Decodable>(_ type: T.Type, from node: Node) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, from node: YAMLNode) throws -> T {
         try T(from: NodeDecoder(node: node, codingPath: [], record: record, userInfo: userInfo))
     }
 
     /// The first key (in document order) of a decoded mapping that nobody asked for: its path
     /// and the keys that mapping would take.
-    func firstUnknownKey() -> (path: [CodingKey], key: String, mark: Mark?, allowed: [String])? {
-        for (_, entry) in record.asked.sorted(by: { ($0.value.node.mark?.line ?? 0, $0.value.node.mark?.column ?? 0) < ($1.value.node.mark?.line ?? 0, $1.value.node.mark?.column ?? 0) }) {
-            for (k, _) in entry.node {
-                guard let key = k.string, !entry.keys.contains(key) else { continue }
-                return (entry.path, key, k.mark, entry.keys.sorted())
+    func firstUnknownKey() -> (path: [CodingKey], key: String, mark: YAMLMark?, allowed: [String])? {
+        for (_, entry) in record.asked.sorted(by: { $0.value.node.mark < $1.value.node.mark }) {
+            for e in entry.node.entries where !entry.keys.contains(e.key) {
+                return (entry.path, e.key, e.keyMark, entry.keys.sorted())
             }
         }
         return nil
@@ -51,23 +47,15 @@ func render(_ path: [CodingKey]) -> String {
 }
 
 private struct NodeDecoder: Decoder {
-    let node: Node
+    let node: YAMLNode
     let codingPath: [CodingKey]
     let record: ConfigDecoder.Record
     let userInfo: [CodingUserInfoKey: Any]
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        guard case .mapping(let mapping) = node else {
+        // Keys are strings and unique: the composer refused anything else where it stood.
+        guard case .mapping(let mapping) = node.content else {
             throw DecodingError.typeMismatch([String: Any].self, .init(codingPath: codingPath, debugDescription: "expected a mapping"))
-        }
-        var seen: Set<String> = []
-        for (k, _) in mapping {
-            guard let key = k.string else {
-                throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: "keys must be plain strings"))
-            }
-            if !seen.insert(key).inserted {
-                throw DecodingError.dataCorrupted(.init(codingPath: codingPath + [PathKey(stringValue: key)], debugDescription: "key given twice"))
-            }
         }
         let at = render(codingPath)
         if record.asked[at] == nil { record.asked[at] = (mapping, codingPath, []) }
@@ -75,15 +63,15 @@ private struct NodeDecoder: Decoder {
     }
 
     func unkeyedContainer() throws -> UnkeyedDecodingContainer {
-        guard case .sequence(let sequence) = node else {
+        guard case .sequence(let items) = node.content else {
             throw DecodingError.typeMismatch([Any].self, .init(codingPath: codingPath, debugDescription: "expected a list"))
         }
-        return SequenceContainer(items: Array(sequence), decoder: self)
+        return SequenceContainer(items: items, decoder: self)
     }
 
     func singleValueContainer() throws -> SingleValueDecodingContainer { ScalarContainer(decoder: self) }
 
-    func child(_ node: Node, _ key: CodingKey) -> NodeDecoder {
+    func child(_ node: YAMLNode, _ key: CodingKey) -> NodeDecoder {
         NodeDecoder(node: node, codingPath: codingPath + [key], record: record, userInfo: userInfo)
     }
 
@@ -91,10 +79,10 @@ private struct NodeDecoder: Decoder {
 }
 
 private struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-    let mapping: Node.Mapping
+    let mapping: YAMLMapping
     let decoder: NodeDecoder
     var codingPath: [CodingKey] { decoder.codingPath }
-    var allKeys: [Key] { mapping.keys.compactMap { $0.string.flatMap(Key.init(stringValue:)) } }
+    var allKeys: [Key] { mapping.entries.compactMap { Key(stringValue: $0.key) } }
 
     func contains(_ key: Key) -> Bool {
         decoder.ask(key.stringValue)
@@ -112,14 +100,14 @@ private struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol 
     func decodeNil(forKey key: Key) throws -> Bool {
         decoder.ask(key.stringValue)
         guard let node = mapping[key.stringValue] else { return true }
-        return isNull(node)
+        return YAMLScalars.isNull(node)
     }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try T(from: value(key)) }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         decoder.ask(key.stringValue)
-        guard let node = mapping[key.stringValue], !isNull(node) else { return nil }
+        guard let node = mapping[key.stringValue], !YAMLScalars.isNull(node) else { return nil }
         return try T(from: decoder.child(node, key))
     }
 
@@ -133,7 +121,7 @@ private struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol 
 }
 
 private struct SequenceContainer: UnkeyedDecodingContainer {
-    let items: [Node]
+    let items: [YAMLNode]
     let decoder: NodeDecoder
     var currentIndex = 0
     var codingPath: [CodingKey] { decoder.codingPath }
@@ -149,7 +137,7 @@ private struct SequenceContainer: UnkeyedDecodingContainer {
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd, isNull(items[currentIndex]) else { return false }
+        guard !isAtEnd, YAMLScalars.isNull(items[currentIndex]) else { return false }
         currentIndex += 1
         return true
     }
@@ -166,34 +154,34 @@ private struct ScalarContainer: SingleValueDecodingContainer {
     let decoder: NodeDecoder
     var codingPath: [CodingKey] { decoder.codingPath }
 
-    func decodeNil() -> Bool { isNull(decoder.node) }
+    func decodeNil() -> Bool { YAMLScalars.isNull(decoder.node) }
 
-    private func scalar<T: ScalarConstructible>(_ type: T.Type, _ what: String) throws -> T {
-        guard case .scalar(let s) = decoder.node, let v = T.construct(from: s) else {
+    /// The scalar's value by `construct` (`YAMLScalars`' rules: numbers only from plain
+    /// scalars); a type mismatch for a collection or a text that is not one.
+    private func scalar<T>(_ type: T.Type, _ what: String, plainOnly: Bool = true, _ construct: (String) -> T?) throws -> T {
+        guard case .scalar(let text, let plain) = decoder.node.content, plain || !plainOnly, let v = construct(text) else {
             throw DecodingError.typeMismatch(type, .init(codingPath: codingPath, debugDescription: "expected \(what)"))
         }
         return v
     }
 
-    func decode(_ type: Bool.Type) throws -> Bool { try scalar(Bool.self, "true or false") }
-    func decode(_ type: String.Type) throws -> String { try scalar(String.self, "a string") }
-    func decode(_ type: Double.Type) throws -> Double { try scalar(Double.self, "a number") }
-    func decode(_ type: Float.Type) throws -> Float { try scalar(Float.self, "a number") }
-    func decode(_ type: Int.Type) throws -> Int { try scalar(Int.self, "a whole number") }
-    func decode(_ type: Int8.Type) throws -> Int8 { try scalar(Int8.self, "a whole number") }
-    func decode(_ type: Int16.Type) throws -> Int16 { try scalar(Int16.self, "a whole number") }
-    func decode(_ type: Int32.Type) throws -> Int32 { try scalar(Int32.self, "a whole number") }
-    func decode(_ type: Int64.Type) throws -> Int64 { try scalar(Int64.self, "a whole number") }
-    func decode(_ type: UInt.Type) throws -> UInt { try scalar(UInt.self, "a whole number") }
-    func decode(_ type: UInt8.Type) throws -> UInt8 { try scalar(UInt8.self, "a whole number") }
-    func decode(_ type: UInt16.Type) throws -> UInt16 { try scalar(UInt16.self, "a whole number") }
-    func decode(_ type: UInt32.Type) throws -> UInt32 { try scalar(UInt32.self, "a whole number") }
-    func decode(_ type: UInt64.Type) throws -> UInt64 { try scalar(UInt64.self, "a whole number") }
-    func decode<T: Decodable>(_ type: T.Type) throws -> T { try T(from: decoder) }
-}
+    private func integer<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
+        try scalar(type, "a whole number") { YAMLScalars.integer($0, as: type) }
+    }
 
-/// A YAML null: `~`, `null` or nothing, unquoted.
-private func isNull(_ node: Node) -> Bool {
-    guard case .scalar(let s) = node, s.style == .plain else { return false }
-    return ["", "~", "null", "Null", "NULL"].contains(s.string)
+    func decode(_ type: Bool.Type) throws -> Bool { try scalar(Bool.self, "true or false", plainOnly: false, YAMLScalars.bool) }
+    func decode(_ type: String.Type) throws -> String { try scalar(String.self, "a string", plainOnly: false) { $0 } }
+    func decode(_ type: Double.Type) throws -> Double { try scalar(Double.self, "a number") { YAMLScalars.floatingPoint($0, as: Double.self) } }
+    func decode(_ type: Float.Type) throws -> Float { try scalar(Float.self, "a number") { YAMLScalars.floatingPoint($0, as: Float.self) } }
+    func decode(_ type: Int.Type) throws -> Int { try integer(Int.self) }
+    func decode(_ type: Int8.Type) throws -> Int8 { try integer(Int8.self) }
+    func decode(_ type: Int16.Type) throws -> Int16 { try integer(Int16.self) }
+    func decode(_ type: Int32.Type) throws -> Int32 { try integer(Int32.self) }
+    func decode(_ type: Int64.Type) throws -> Int64 { try integer(Int64.self) }
+    func decode(_ type: UInt.Type) throws -> UInt { try integer(UInt.self) }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try integer(UInt8.self) }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try integer(UInt16.self) }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try integer(UInt32.self) }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try integer(UInt64.self) }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try T(from: decoder) }
 }

@@ -2,10 +2,8 @@
 import Glibc
 #endif
 import CGnetLinux
-import Foundation
 import Gnet
 import GnetProcess
-import Yams
 
 /// One step of a key path into the document.
 enum PathStep: CustomStringConvertible {
@@ -18,7 +16,8 @@ enum PathStep: CustomStringConvertible {
 
 /// Reads, checks and decodes a daemon's YAML configuration.
 ///
-/// Order of checks: YAML syntax (libyaml's line and column), then types (Codable, through
+/// Order of checks: YAML syntax and shape (libyaml's line and column; `YAMLComposer` refuses
+/// aliases, keys given twice and nesting deeper than 64 levels), then types (Codable, through
 /// `ConfigDecoder`: the daemon's keys and each service's, its kind's settings included), then
 /// unknown keys (every key no type asked for is an error, so a typo never falls back to a
 /// default), then meaning (ranges, addresses, duplicates, users, each service's own
@@ -54,13 +53,12 @@ public enum ConfigLoader {
         do { bytes = try ProcFS.readBytes(path, limit: 4 << 20) } catch {
             throw ConfigError(file: path, line: nil, column: nil, path: "", message: "cannot \(error.call): \(error.message)")
         }
-        let node: Node?
-        do { node = try Yams.compose(yaml: String(decoding: bytes, as: UTF8.self)) } catch let e as YamlError {
-            throw yamlError(e, file: path)
-        } catch {
-            throw ConfigError(file: path, line: nil, column: nil, path: "", message: "\(error)")
+        let node: YAMLNode?
+        do { node = try YAMLComposer.compose(String(decoding: bytes, as: UTF8.self)) } catch {
+            throw configError(error, file: path)
         }
-        guard case .mapping(let top)? = node, case .mapping(let control)? = top["control"], let socket = control["socket"]?.string else {
+        guard case .mapping(let top)? = node?.content, case .mapping(let control)? = top["control"]?.content,
+              let socket = control["socket"]?.scalarText else {
             throw ConfigError(file: path, line: nil, column: nil, path: "control.socket",
                               message: "not set: the daemon uses its own default; name the socket with -s")
         }
@@ -70,24 +68,16 @@ public enum ConfigLoader {
     /// Parses configuration text; `file` names it in errors.
     public static func parse(_ text: String, file: String = "<inline>", kinds: [ServiceKind] = Daemon.builtInServices,
                              defaultControlSocket: String = DaemonIdentity.gnetd.controlSocket) throws(ConfigError) -> DaemonConfig {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                throw ConfigError(file: file, line: nil, column: nil, path: "", message: "empty configuration: at least one service is needed")
-            }
-            root = node
-        } catch let e as ConfigError {
-            throw e
-        } catch let e as YamlError {
-            throw yamlError(e, file: file)
-        } catch {
-            throw ConfigError(file: file, line: nil, column: nil, path: "", message: "\(error)")
+        let composed: YAMLNode?
+        do { composed = try YAMLComposer.compose(text) } catch { throw configError(error, file: file) }
+        guard let root = composed else {
+            throw ConfigError(file: file, line: nil, column: nil, path: "", message: "empty configuration: at least one service is needed")
         }
         let fail = { (path: [PathStep], message: String) -> ConfigError in
             let mark = locate(root, path)
             return ConfigError(file: file, line: mark?.line, column: mark?.column, path: render(path), message: message)
         }
-        guard case .mapping = root else { throw fail([], "the configuration must be a mapping of keys") }
+        guard case .mapping = root.content else { throw fail([], "the configuration must be a mapping of keys") }
         var decoder = ConfigDecoder()
         decoder.userInfo[.serviceKinds] = kinds
         decoder.userInfo[.defaultControlSocket] = defaultControlSocket
@@ -186,13 +176,12 @@ public enum ConfigLoader {
     }
 
     /// The mark of the deepest node along `path` that exists.
-    static func locate(_ root: Node, _ path: [PathStep]) -> Mark? {
+    static func locate(_ root: YAMLNode, _ path: [PathStep]) -> YAMLMark? {
         var node = root
         for step in path {
-            switch (step, node) {
+            switch (step, node.content) {
             case (.key(let k), .mapping(let m)):
-                // Point at the key itself when it is the last step (its value may be absent).
-                if let entry = m.first(where: { $0.key.string == k }) { node = entry.value } else { return node.mark }
+                if let value = m[k] { node = value } else { return node.mark }
             case (.index(let i), .sequence(let s)) where i < s.count:
                 node = s[i]
             default:
@@ -230,13 +219,8 @@ public enum ConfigLoader {
         }
     }
 
-    private static func yamlError(_ e: YamlError, file: String) -> ConfigError {
-        switch e {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return ConfigError(file: file, line: mark.line, column: mark.column, path: "", message: "YAML: \(problem)")
-        default:
-            return ConfigError(file: file, line: nil, column: nil, path: "", message: "YAML: \(e)")
-        }
+    private static func configError(_ e: YAMLError, file: String) -> ConfigError {
+        ConfigError(file: file, line: e.mark?.line, column: e.mark?.column, path: render(e.path), message: e.message)
     }
 }
 

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 import Gnet
 
 /// Why a control request did not produce an answer.
@@ -20,14 +19,19 @@ public enum ControlClientError: Error, CustomStringConvertible {
 
 /// A blocking client for the control socket, as gnetctl and the tests use it.
 public enum ControlClient {
-    /// Sends `{"command": command}` and returns the daemon's answer object. `timeout` bounds the
-    /// whole exchange (a reload answers only once the new generation is ready or has failed).
-    public static func request(socket path: String, command: String, timeout: Double = 60) throws(ControlClientError) -> [String: Any] {
-        let line = try send(socket: path, raw: "{\"command\": \"\(command)\"}\n", timeout: timeout)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-            throw .badResponse("gnetd sent an answer that is not a JSON object: \(line.prefix(200))")
+    /// Sends `{"command": command}` and returns the daemon's answer, a JSON object. `timeout`
+    /// bounds the whole exchange (a reload answers only once the new generation is ready or has
+    /// failed).
+    public static func request(socket path: String, command: String, timeout: Double = 60) throws(ControlClientError) -> JSONValue {
+        var request: [UInt8] = []
+        JSONValue.object(["command": .string(command)]).encode(into: &request)
+        let line = try send(socket: path, raw: String(decoding: request, as: UTF8.self) + "\n", timeout: timeout)
+        let answer: JSONValue
+        do { answer = try JSONParser.parse(line) } catch {
+            throw .badResponse("gnetd sent an answer that is not JSON (\(error)): \(line.prefix(200))")
         }
-        return object
+        guard case .object = answer else { throw .badResponse("gnetd sent an answer that is not a JSON object: \(line.prefix(200))") }
+        return answer
     }
 
     /// Sends raw bytes and returns the first line of the answer (without the newline).

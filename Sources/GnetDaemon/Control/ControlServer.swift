@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CGnetLinux
-import Foundation
 import Gnet
 
 /// A control client: who it is, and when it last sent something.
@@ -81,12 +80,12 @@ extension Supervisor {
     }
 
     private func answer(_ c: Conn, _ line: UnsafeRawBufferPointer) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line)), let request = object as? [String: Any] else {
+        guard case .object(let request)? = try? JSONParser.parse(line) else {
             respond(c.id, ["ok": false, "error": "malformed request: send one JSON object per line, e.g. {\"command\": \"stats\"}"])
             return
         }
-        guard let command = request["command"] as? String else {
-            respond(c.id, ["ok": false, "error": "missing \"command\" (stats, status, reload or stop)"])
+        guard let command = request["command"]?.string else {
+            respond(c.id, ["ok": false, "error": "missing \"command\" (stats, status, metrics, reload or stop)"])
             return
         }
         switch command {
@@ -94,6 +93,8 @@ extension Supervisor {
             respond(c.id, statsReport())
         case "status":
             respond(c.id, statusReport())
+        case "metrics":
+            respond(c.id, ["ok": true, "text": .string(PrometheusExposition.render(MetricsSnapshot(page: page, identity: identity, kinds: kinds)))])
         case "reload", "stop":
             guard (c.context as? ControlSession)?.privileged == true else {
                 respond(c.id, ["ok": false, "error": "permission denied: \(command) needs root or the gnetd user"])
@@ -106,7 +107,7 @@ extension Supervisor {
                 beginStop(force: false)
             }
         default:
-            respond(c.id, ["ok": false, "error": "unknown command \"\(command.prefix(64))\" (stats, status, reload or stop)"])
+            respond(c.id, ["ok": false, "error": "unknown command \"\(command.prefix(64))\" (stats, status, metrics, reload or stop)"])
         }
     }
 
@@ -119,15 +120,11 @@ extension Supervisor {
         return false
     }
 
-    func respond(_ id: ConnID?, _ object: [String: Any]) {
+    func respond(_ id: ConnID?, _ answer: JSONValue) {
         guard let id, let c = loop.conn(id) else { return }
-        var data: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        } catch {
-            data = Data("{\"ok\": false, \"error\": \"internal error: the answer could not be encoded\"}".utf8)
-        }
-        data.append(10)
+        var data: [UInt8] = []
+        answer.encode(into: &data)
+        data.append(UInt8(ascii: "\n"))
         let result = data.withUnsafeBytes { b in Result { () throws(GnetError) in try c.write(b) } }
         if case .failure(let error) = result, error == .outboundBufferFull {
             // An answer that cannot be delivered (a reload's outcome to a client that reads
@@ -147,9 +144,27 @@ extension Supervisor {
         }
     }
 
-    func statsReport() -> [String: Any] {
-        var list: [[String: Any]] = []
+    /// Each of a worker's services with the traffic its loop counted for it.
+    func serviceTraffic(_ w: WorkerSlot) -> [(service: String, traffic: LoopCounters)] {
+        let base = page.serviceCounters(w.statsSlot)
+        return w.layout.entries.map { entry in
+            (entry.service, LoopCounters(UnsafeMutableRawPointer(base + entry.traffic).bindMemory(to: gnet_loop_counters_t.self, capacity: 1)))
+        }
+    }
+
+    /// A service's traffic as the stats answer shows it.
+    static func trafficJSON(_ t: LoopCounters) -> JSONValue {
+        ["connections_active": .init(t.connectionsOpen), "connections_accepted": .init(t.connectionsAccepted),
+         "connections_rejected": .init(t.connectionsRejected), "connections_closed": .init(t.connectionsClosed),
+         "bytes_in": .init(t.bytesIn), "bytes_out": .init(t.bytesOut), "datagrams_in": .init(t.datagramsIn),
+         "datagrams_out": .init(t.datagramsOut), "errors": .init(t.errors)]
+    }
+
+    func statsReport() -> JSONValue {
+        var list: [JSONValue] = []
         var serviceTotals = retired.services
+        var trafficTotals = retired.serviceTraffic
+        var datagramsIn = retired.datagramsIn, datagramsOut = retired.datagramsOut
         var active: UInt64 = 0, accepted = retired.accepted, rejected = retired.rejected, bytesIn = retired.bytesIn, bytesOut = retired.bytesOut
         for w in workers.sorted(by: { ($0.generation, $0.index) < ($1.generation, $1.index) }) {
             let c = page.counters(w.statsSlot)
@@ -158,44 +173,64 @@ extension Supervisor {
             rejected += c.connectionsRejected
             bytesIn += c.bytesIn
             bytesOut += c.bytesOut
+            datagramsIn += c.datagramsIn
+            datagramsOut += c.datagramsOut
+            let traffic = serviceTraffic(w)
+            for (service, t) in traffic {
+                if trafficTotals[service] == nil { trafficTotals[service] = t } else { trafficTotals[service]?.add(t) }
+            }
             list.append([
-                "index": w.index, "pid": Int(w.pid), "generation": w.generation, "state": page.state(w.statsSlot).name,
-                "uptime_s": (w.age * 10).rounded() / 10,
-                "connections_active": c.connectionsOpen, "connections_accepted": c.connectionsAccepted,
-                "connections_closed": c.connectionsClosed, "connections_rejected": c.connectionsRejected,
-                "bytes_in": c.bytesIn, "bytes_out": c.bytesOut, "read_calls": c.readCalls, "write_calls": c.writeCalls,
-                "loop_iterations": c.loopIterations, "errors": c.errors,
-                "services": Dictionary(uniqueKeysWithValues: serviceCounters(w).map { s in
-                    (s.service, Dictionary(uniqueKeysWithValues: s.values.map { ($0.0, $0.1) }))
-                }),
+                "index": .init(w.index), "pid": .init(w.pid), "generation": .init(w.generation), "state": .string(page.state(w.statsSlot).name),
+                "uptime_s": .double((w.age * 10).rounded() / 10),
+                "connections_active": .init(c.connectionsOpen), "connections_accepted": .init(c.connectionsAccepted),
+                "connections_closed": .init(c.connectionsClosed), "connections_rejected": .init(c.connectionsRejected),
+                "bytes_in": .init(c.bytesIn), "bytes_out": .init(c.bytesOut), "read_calls": .init(c.readCalls), "write_calls": .init(c.writeCalls),
+                "loop_iterations": .init(c.loopIterations), "errors": .init(c.errors),
+                "datagrams_in": .init(c.datagramsIn), "datagrams_out": .init(c.datagramsOut),
+                "traffic": .object(Dictionary(traffic.map { ($0.service, Self.trafficJSON($0.traffic)) }, uniquingKeysWith: { _, last in last })),
+                "services": .object(Dictionary(serviceCounters(w).map { s in
+                    (s.service, JSONValue.object(Dictionary(s.values.map { ($0.0, JSONValue($0.1)) }, uniquingKeysWith: { _, last in last })))
+                }, uniquingKeysWith: { _, last in last })),
             ])
             for s in serviceCounters(w) { for (name, v) in s.values { serviceTotals[s.service, default: [:]][name, default: 0] &+= v } }
         }
-        var supervisor: [String: Any] = [
-            "pid": Int(getpid()), "name": identity.name, "version": identity.version, "generation": generation,
-            "uptime_s": (Double(gnet_monotonic_ns() - startedAt) / 1e8).rounded() / 10,
-            "reloads_ok": reloadsOK, "reloads_failed": reloadsFailed, "respawns": respawns,
-            "config": configPath ?? "<built-in>", "workers_configured": workerCount,
+        var supervisor: [String: JSONValue] = [
+            "pid": .init(getpid()), "name": .string(identity.name), "version": .string(identity.version), "generation": .init(generation),
+            "uptime_s": .double((Double(gnet_monotonic_ns() - startedAt) / 1e8).rounded() / 10),
+            "reloads_ok": .init(reloadsOK), "reloads_failed": .init(reloadsFailed), "respawns": .init(respawns),
+            "config": .string(configPath ?? "<built-in>"), "workers_configured": .init(workerCount),
         ]
-        if let lastError { supervisor["last_error"] = lastError }
+        if let lastError { supervisor["last_error"] = .string(lastError) }
+        let totals = serviceTotals.mapValues { counters in JSONValue.object(counters.mapValues { JSONValue($0) }) }
         return [
-            "ok": true, "supervisor": supervisor, "workers": list,
-            "totals": ["connections_active": active, "connections_accepted": accepted, "connections_rejected": rejected,
-                       "bytes_in": bytesIn, "bytes_out": bytesOut, "services": serviceTotals],
+            "ok": true, "supervisor": .object(supervisor), "workers": .array(list),
+            "totals": ["connections_active": .init(active), "connections_accepted": .init(accepted), "connections_rejected": .init(rejected),
+                       "bytes_in": .init(bytesIn), "bytes_out": .init(bytesOut), "services": .object(totals),
+                       "datagrams_in": .init(datagramsIn), "datagrams_out": .init(datagramsOut),
+                       "traffic": .object(trafficTotals.mapValues { Self.trafficJSON($0) })],
         ]
     }
 
-    func statusReport() -> [String: Any] {
+    func statusReport() -> JSONValue {
         let state = stopping ? "stopping" : (starting ? "starting" : (reload != nil ? "reloading" : "serving"))
-        var services: [[String: Any]] = []
+        var services: [JSONValue] = []
         for s in config.services {
-            services.append(["name": s.name, "protocol": s.kind, "listen": sockets.boundAddresses(for: s),
-                             "counters": kinds.first { $0.name == s.kind }?.counterNames ?? []])
+            services.append(["name": .string(s.name), "protocol": .string(s.kind), "listen": .init(sockets.boundAddresses(for: s)),
+                             "counters": .init(kinds.first { $0.name == s.kind }?.counterNames ?? [])])
         }
-        return [
-            "ok": true, "state": state, "pid": Int(getpid()), "name": identity.name, "version": identity.version, "generation": generation,
-            "workers": workers.filter { $0.generation == generation }.count, "services": services,
-            "config": configPath ?? "<built-in>",
+        let details: [JSONValue] = workers.sorted { ($0.generation, $0.index) < ($1.generation, $1.index) }.map { w in
+            var d: [String: JSONValue] = ["index": .init(w.index), "pid": .init(Int(w.pid)), "generation": .init(w.generation),
+                                          "state": .string(page.state(w.statsSlot).name), "uptime_s": .double((w.age * 10).rounded() / 10)]
+            if let e = workerLastErrors[w.index] { d["last_error"] = .string(e) }
+            return .object(d)
+        }
+        var answer: [String: JSONValue] = [
+            "ok": true, "state": .string(state), "pid": .init(getpid()), "name": .string(identity.name), "version": .string(identity.version),
+            "generation": .init(generation), "workers": .init(workers.filter { $0.generation == generation }.count), "services": .array(services),
+            "config": .string(configPath ?? "<built-in>"), "revision": .string(BuildInfo.revision), "build": .string(BuildInfo.buildID ?? "unknown"),
+            "worker_details": .array(details),
         ]
+        if let lastError { answer["last_error"] = .string(lastError) }
+        return .object(answer)
     }
 }

@@ -1,18 +1,23 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import CGnetLinux
 
 /// What gnetctl does, as functions returning exit codes: 0 ok, 1 the operation failed (e.g. a
 /// reload was rejected), 3 the daemon is unreachable. (2, bad usage, is the parser's.)
 public enum GnetctlActions {
     public static let defaultSocket = "/run/gnet/control.sock"
 
-    /// Prints stats as a table (or the daemon's JSON); with `watch`, again every `watch` seconds.
+    /// Prints stats as a table (or the daemon's JSON); with `watch`, again every `watch` seconds,
+    /// each table with per-second rates since the one before.
     public static func stats(socket: String, json: Bool, watch: Double?) -> Int32 {
+        var previous: (answer: JSONValue, at: Int64)? = nil
         while true {
             let code = once(socket: socket, command: "stats") { answer in
-                print(json ? raw(answer) : statsTable(answer))
+                let now = gnet_monotonic_ns()
+                let since = previous.map { ($0.answer, Double(now - $0.at) / 1e9) }
+                print(json ? raw(answer) : statsTable(answer, since: since))
+                previous = (answer, now)
             }
             guard let every = watch, code == 0 else { return code }
             fflush(nil)
@@ -21,21 +26,38 @@ public enum GnetctlActions {
         }
     }
 
+    /// Prints the daemon's figures in the Prometheus text format (the `metrics` service's page).
+    public static func metrics(socket: String) -> Int32 {
+        once(socket: socket, command: "metrics") { answer in
+            var text = answer["text"]?.string ?? ""
+            if text.hasSuffix("\n") { text.removeLast() }
+            print(text)
+        }
+    }
+
     public static func status(socket: String, json: Bool) -> Int32 {
         once(socket: socket, command: "status") { answer in
             if json { print(raw(answer)); return }
-            let services = (answer["services"] as? [[String: Any]] ?? []).map { s in
-                "  \(s["name"] ?? "?") (\(s["protocol"] ?? "?")): \((s["listen"] as? [String] ?? []).joined(separator: ", "))"
+            let services = (answer["services"]?.array ?? []).map { s in
+                "  \(show(s["name"])) (\(show(s["protocol"]))): \((s["listen"]?.array ?? []).map { show($0) }.joined(separator: ", "))"
             }
-            print("\(answer["name"] ?? "gnetd") \(answer["version"] ?? "?") (pid \(answer["pid"] ?? "?")): \(answer["state"] ?? "?"), generation \(answer["generation"] ?? "?"), \(answer["workers"] ?? "?") workers")
-            print("config: \(answer["config"] ?? "?")")
+            print("\(show(answer["name"], "gnetd")) \(show(answer["version"])) (pid \(show(answer["pid"]))): \(show(answer["state"])), generation \(show(answer["generation"])), \(show(answer["workers"])) workers")
+            print("config: \(show(answer["config"]))  revision \(show(answer["revision"]))  build \(show(answer["build"]))")
+            if let e = answer["last_error"]?.string { print("last error: \(e)") }
+            print("workers:")
+            for w in answer["worker_details"]?.array ?? [] {
+                var line = "  \(show(w["index"]))  pid \(show(w["pid"]))  generation \(show(w["generation"]))  \(show(w["state"]))  up \(show(w["uptime_s"]))s"
+                if let e = w["last_error"]?.string { line += "\n     last error: \(e)" }
+                print(line)
+            }
+            print("services:")
             print(services.joined(separator: "\n"))
         }
     }
 
     public static func reload(socket: String, json: Bool) -> Int32 {
         once(socket: socket, command: "reload", timeout: 120) { answer in
-            print(json ? raw(answer) : "reloaded: generation \(answer["generation"] ?? "?") serving with \(answer["workers"] ?? "?") workers (\(answer["reload_ms"] ?? "?") ms)")
+            print(json ? raw(answer) : "reloaded: generation \(show(answer["generation"])) serving with \(show(answer["workers"])) workers (\(show(answer["reload_ms"])) ms)")
         }
     }
 
@@ -45,11 +67,11 @@ public enum GnetctlActions {
         }
     }
 
-    private static func once(socket: String, command: String, timeout: Double = 30, _ show: ([String: Any]) -> Void) -> Int32 {
+    private static func once(socket: String, command: String, timeout: Double = 30, _ show: (JSONValue) -> Void) -> Int32 {
         do {
             let answer = try ControlClient.request(socket: socket, command: command, timeout: timeout)
-            guard answer["ok"] as? Bool == true else {
-                printError("gnetctl: \(answer["error"] as? String ?? "gnetd refused the request")")
+            guard answer["ok"]?.bool == true else {
+                printError("gnetctl: \(answer["error"]?.string ?? "gnetd refused the request")")
                 return 1
             }
             show(answer)
@@ -61,51 +83,78 @@ public enum GnetctlActions {
         }
     }
 
-    static func raw(_ object: [String: Any]) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func raw(_ answer: JSONValue) -> String { answer.encoded }
 
-    /// A table a person reads at a glance: one row per worker, then the totals.
-    static func statsTable(_ answer: [String: Any]) -> String {
-        let sup = answer["supervisor"] as? [String: Any] ?? [:]
-        var out = "\(sup["name"] ?? "gnetd") \(sup["version"] ?? "?") pid \(sup["pid"] ?? "?")  generation \(sup["generation"] ?? "?")  up \(sup["uptime_s"] ?? "?")s  "
-        out += "reloads \(sup["reloads_ok"] ?? 0) ok / \(sup["reloads_failed"] ?? 0) failed  respawns \(sup["respawns"] ?? 0)\n"
-        if let e = sup["last_error"] as? String { out += "last error: \(e)\n" }
-        let header = ["worker", "pid", "gen", "state", "active", "accepted", "closed", "rejected", "bytes in", "bytes out", "errors"]
-        var rows: [[String]] = [header]
-        for w in answer["workers"] as? [[String: Any]] ?? [] {
-            rows.append(["\(w["index"] ?? "")", "\(w["pid"] ?? "")", "\(w["generation"] ?? "")", "\(w["state"] ?? "")",
-                         "\(w["connections_active"] ?? 0)", "\(w["connections_accepted"] ?? 0)", "\(w["connections_closed"] ?? 0)",
-                         "\(w["connections_rejected"] ?? 0)", human(w["bytes_in"]), human(w["bytes_out"]), "\(w["errors"] ?? 0)"])
+    /// A value of the answer as the tables show it; `missing` when it is absent.
+    static func show(_ value: JSONValue?, _ missing: String = "?") -> String { value?.text ?? missing }
+
+    /// A table a person reads at a glance: one row per worker, then the totals; with the answer
+    /// before it and the seconds between them, per-second rates of accepted connections and bytes.
+    static func statsTable(_ answer: JSONValue, since: (JSONValue, Double)? = nil) -> String {
+        let sup = answer["supervisor"] ?? [:]
+        var out = "\(show(sup["name"], "gnetd")) \(show(sup["version"])) pid \(show(sup["pid"]))  generation \(show(sup["generation"]))  up \(show(sup["uptime_s"]))s  "
+        out += "reloads \(show(sup["reloads_ok"], "0")) ok / \(show(sup["reloads_failed"], "0")) failed  respawns \(show(sup["respawns"], "0"))\n"
+        if let e = sup["last_error"]?.string { out += "last error: \(e)\n" }
+        var header = ["worker", "pid", "gen", "state", "active", "accepted", "closed", "rejected", "bytes in", "bytes out", "errors"]
+        let rated = ["connections_accepted", "bytes_in", "bytes_out"]
+        if since != nil { header += ["conn/s", "in/s", "out/s"] }
+        // Per-second rates of `rated` since the answer before (same worker pid, or the totals).
+        func rates(_ now: JSONValue, _ before: JSONValue?) -> [String] {
+            guard let (_, seconds) = since else { return [] }
+            return rated.enumerated().map { i, key in
+                guard let b = before?[key]?.double, let a = now[key]?.double, a >= b, seconds > 0 else { return "–" }
+                let r = (a - b) / seconds
+                return i == 0 ? String(Int(r.rounded())) : human(.double(r))
+            }
         }
-        let t = answer["totals"] as? [String: Any] ?? [:]
-        rows.append(["total", "", "", "", "\(t["connections_active"] ?? 0)", "\(t["connections_accepted"] ?? 0)", "",
-                     "\(t["connections_rejected"] ?? 0)", human(t["bytes_in"]), human(t["bytes_out"]), ""])
+        let earlier = since?.0["workers"]?.array ?? []
+        var rows: [[String]] = [header]
+        for w in answer["workers"]?.array ?? [] {
+            rows.append([show(w["index"], ""), show(w["pid"], ""), show(w["generation"], ""), show(w["state"], ""),
+                         show(w["connections_active"], "0"), show(w["connections_accepted"], "0"), show(w["connections_closed"], "0"),
+                         show(w["connections_rejected"], "0"), human(w["bytes_in"]), human(w["bytes_out"]), show(w["errors"], "0")]
+                        + rates(w, earlier.first { $0["pid"] == w["pid"] }))
+        }
+        let t = answer["totals"] ?? [:]
+        rows.append(["total", "", "", "", show(t["connections_active"], "0"), show(t["connections_accepted"], "0"), "",
+                     show(t["connections_rejected"], "0"), human(t["bytes_in"]), human(t["bytes_out"]), ""] + rates(t, since?.0["totals"]))
         var widths = [Int](repeating: 0, count: header.count)
         for r in rows { for (i, cell) in r.enumerated() { widths[i] = max(widths[i], cell.count) } }
         for r in rows {
             out += r.enumerated().map { i, cell in
-                i < 4 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                i < 4 ? cell + String(repeating: " ", count: widths[i] - cell.count)
                       : String(repeating: " ", count: widths[i] - cell.count) + cell
             }.joined(separator: "  ") + "\n"
         }
-        // Each service's counters, over every worker (those that have exited included).
-        let services = t["services"] as? [String: [String: Any]] ?? [:]
-        for name in services.keys.sorted() {
-            let counters = services[name] ?? [:]
-            guard !counters.isEmpty else { continue }
-            out += "service \(name): " + counters.keys.sorted().map { "\($0) \(counters[$0] ?? 0)" }.joined(separator: "  ") + "\n"
+        // Each service's traffic and counters, over every worker (those that have exited included).
+        let services = t["services"]?.object ?? [:]
+        let traffic = t["traffic"]?.object ?? [:]
+        for name in Set(services.keys).union(traffic.keys).sorted() {
+            var line = "service \(name):"
+            if let f = traffic[name] {
+                line += " active \(show(f["connections_active"], "0"))  accepted \(show(f["connections_accepted"], "0"))"
+                line += "  rejected \(show(f["connections_rejected"], "0"))  in \(human(f["bytes_in"]))  out \(human(f["bytes_out"]))"
+                if f["datagrams_in"]?.double ?? 0 > 0 || f["datagrams_out"]?.double ?? 0 > 0 {
+                    line += "  datagrams \(show(f["datagrams_in"], "0")) in / \(show(f["datagrams_out"], "0")) out"
+                }
+                line += "  errors \(show(f["errors"], "0"))"
+            }
+            let counters = services[name]?.object ?? [:]
+            if !counters.isEmpty {
+                line += (traffic[name] == nil ? " " : ";  ") + counters.keys.sorted().map { "\($0) \(show(counters[$0], "0"))" }.joined(separator: "  ")
+            }
+            out += line + "\n"
         }
         return String(out.dropLast())
     }
 
-    static func human(_ value: Any?) -> String {
-        let v = (value as? NSNumber)?.doubleValue ?? 0
+    /// A byte count with a binary unit and one decimal: "512 B", "1.5 KiB", "3.2 GiB".
+    static func human(_ value: JSONValue?) -> String {
+        let v = value?.double ?? 0
         let gib = 1073741824.0, mib = 1048576.0, kib = 1024.0
-        if v >= gib { return String(format: "%.1f GiB", v / gib) }
-        if v >= mib { return String(format: "%.1f MiB", v / mib) }
-        if v >= kib { return String(format: "%.1f KiB", v / kib) }
+        if v >= gib { return "\((v / gib).oneDecimal) GiB" }
+        if v >= mib { return "\((v / mib).oneDecimal) MiB" }
+        if v >= kib { return "\((v / kib).oneDecimal) KiB" }
         return "\(Int(v)) B"
     }
 }

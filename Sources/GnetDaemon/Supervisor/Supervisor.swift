@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CGnetLinux
-import Foundation
 import Gnet
 import Logging
 
@@ -49,6 +48,8 @@ final class Supervisor: EventHandler {
     var reloadsFailed = 0 { didSet { page.summary.set(.reloadsFailed, UInt64(reloadsFailed)) } }
     var respawns = 0 { didSet { page.summary.set(.respawns, UInt64(respawns)) } }
     var lastError: String?
+    /// The last unexpected exit of the worker at each index, for `gnetctl status`.
+    var workerLastErrors: [Int: String] = [:]
     /// Counters of workers that have exited, folded in so totals never go backwards.
     var retired = RetiredTotals()
     /// Quick deaths in a row, per worker index, for the crash-loop back-off.
@@ -59,6 +60,9 @@ final class Supervisor: EventHandler {
         var accepted: UInt64 = 0, rejected: UInt64 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, errors: UInt64 = 0
         /// Service counters by service name and counter name.
         var services: [String: [String: UInt64]] = [:]
+        var datagramsIn: UInt64 = 0, datagramsOut: UInt64 = 0
+        /// Each service's traffic, by service name.
+        var serviceTraffic: [String: LoopCounters] = [:]
     }
 
     /// A reload waiting for its new generation to report ready.
@@ -174,17 +178,19 @@ final class Supervisor: EventHandler {
             fail("no free stats slot for a worker")
             return
         }
+        // The slot says "starting" before the worker exists: a worker that comes up fast writes
+        // "serving" into it at once, and a store after the spawn would overwrite that for good.
+        let s = page.slot(slot)
+        gnet_counter_store(&s.pointee.generation, UInt64(generation))
+        gnet_counter_store(&s.pointee.index, UInt64(index))
+        gnet_counter_store(&s.pointee.started_unix_ms, gnet_realtime_ms())
+        page.setState(slot, .starting)
         do {
             let (pid, channel) = try WorkerLauncher.spawn(name: identity.name, index: index, of: count, generation: generation, config: config,
                                                           sockets: sockets, page: page, statsSlot: slot)
             let w = WorkerSlot(index: index, generation: generation, pid: pid, statsSlot: slot)
             w.layout = SlotLayout(config, kinds: kinds)
-            let s = page.slot(slot)
             gnet_counter_store(&s.pointee.pid, UInt64(pid))
-            gnet_counter_store(&s.pointee.generation, UInt64(generation))
-            gnet_counter_store(&s.pointee.index, UInt64(index))
-            gnet_counter_store(&s.pointee.started_unix_ms, gnet_realtime_ms())
-            page.setState(slot, .starting)
             workers.append(w)
             w.channel = try loop.enroll(fd: channel, context: w)
             log.debug("started worker \(index) of generation \(generation) as pid \(pid)")
@@ -251,6 +257,14 @@ final class Supervisor: EventHandler {
             retired.bytesOut &+= c.bytesOut
             retired.errors &+= c.errors
             for s in serviceCounters(w) { for (name, v) in s.values { retired.services[s.service, default: [:]][name, default: 0] &+= v } }
+            retired.datagramsIn &+= c.datagramsIn
+            retired.datagramsOut &+= c.datagramsOut
+            for (service, t) in serviceTraffic(w) {
+                // Open connections of a worker that is gone are not open any more.
+                var closed = t
+                closed.connectionsOpen = 0
+                if retired.serviceTraffic[service] == nil { retired.serviceTraffic[service] = closed } else { retired.serviceTraffic[service]?.add(closed) }
+            }
             page.setState(w.statsSlot, .exited)
             page.release(w.statsSlot)
             if let channel = w.channel, let c = loop.conn(channel) {
@@ -286,9 +300,10 @@ final class Supervisor: EventHandler {
         let deaths = quick ? (quickDeaths[w.index] ?? 0) + 1 : 0
         quickDeaths[w.index] = deaths
         let delay = deaths == 0 ? 0.0 : min(30.0, 0.1 * Double(1 << min(deaths - 1, 9)))
-        let message = "worker \(w.index) (pid \(w.pid)) \(how) after \(String(format: "%.1f", w.age))s; "
-            + (delay > 0 ? "restarting in \(String(format: "%.1f", delay))s (\(deaths) quick exits in a row)" : "restarting")
+        let message = "worker \(w.index) (pid \(w.pid)) \(how) after \(w.age.oneDecimal)s; "
+            + (delay > 0 ? "restarting in \(delay.oneDecimal)s (\(deaths) quick exits in a row)" : "restarting")
         fail(message)
+        workerLastErrors[w.index] = message
         guard w.index < workerCount, !respawnPending.contains(w.index) else { return }
         respawnPending.insert(w.index)
         loop.schedule(after: .milliseconds(Int64(delay * 1000))) { [unowned self] in
@@ -405,7 +420,7 @@ final class Supervisor: EventHandler {
         log.info("reloaded: generation \(generation) serving (\(Int(ms)) ms); generation \(old) draining")
         Systemd.notify("READY=1\nSTATUS=\(statusLine())")
         for reply in r.replies {
-            respond(reply, ["ok": true, "generation": generation, "workers": workerCount, "reload_ms": Int(ms)])
+            respond(reply, ["ok": true, "generation": .init(generation), "workers": .init(workerCount), "reload_ms": .init(Int(ms))])
         }
     }
 

@@ -37,7 +37,8 @@ public enum WorkerProcess {
         } catch {
             LogLine.write(.error, "cannot serve: \(error)")
             // The supervisor gets the reason too, for the reload or status it reports.
-            var line = "failed: \(String(describing: error).replacingOccurrences(of: "\n", with: " ").prefix(1000))\n"
+            let oneLine = String(String.UnicodeScalarView(String(describing: error).unicodeScalars.map { $0 == "\n" ? " " : $0 }))
+            var line = "failed: \(oneLine.prefix(1000))\n"
             _ = line.withUTF8 { b in Result { () throws(SystemError) in try writeAll(spec.statusFD, UnsafeRawBufferPointer(b), socket: true) } }
             return 1
         }

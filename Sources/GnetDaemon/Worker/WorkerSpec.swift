@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CGnetLinux
-import Foundation
 import Gnet
 
 /// Everything a worker process needs, handed over by the supervisor as JSON in an inherited
@@ -46,8 +45,8 @@ public struct WorkerSpec: Codable, Sendable {
     /// The spec as JSON in a new memfd (close-on-exec; the caller passes a copy), read from
     /// its start.
     func memfd() throws(GnetError) -> Int32 {
-        let data: Data
-        do { data = try JSONEncoder().encode(self) } catch { throw .invalidArgument("the worker description cannot be encoded: \(error)") }
+        var data: [UInt8] = []
+        json.encode(into: &data)
         let fd = gnet_memfd("gnetd-worker-spec")
         guard fd >= 0 else { throw .system(SystemError("memfd_create", errno: errno)) }
         let written = data.withUnsafeBytes { b in Result { () throws(SystemError) in try writeAll(fd, b) } }
@@ -70,6 +69,49 @@ public struct WorkerSpec: Codable, Sendable {
             bytes += chunk[0..<n]
             if bytes.count > 64 << 20 { return nil }
         }
-        return try? JSONDecoder().decode(WorkerSpec.self, from: Data(bytes))
+        guard let json = try? JSONParser.parse(bytes) else { return nil }
+        return WorkerSpec(json: json)
+    }
+
+    /// The spec as the JSON object the worker reads, one member per property.
+    var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "index": .init(index), "generation": .init(generation), "slot": .init(slot), "statusFD": .init(statusFD),
+            "statsFD": .init(statsFD), "drainTimeoutMs": .init(drainTimeoutMs), "heartbeatMs": .init(heartbeatMs),
+            "logLevel": .string(logLevel), "configFile": .string(configFile), "configText": .string(configText),
+            "listeners": .array(listeners.map { l in
+                ["fd": .init(l.fd), "service": .init(l.service), "address": .string(l.address), "shared": .bool(l.shared)]
+            }),
+        ]
+        if let user { o["user"] = .string(user) }
+        return .object(o)
+    }
+}
+
+extension WorkerSpec {
+    /// The spec from `json`; nil when a member is missing or of the wrong type.
+    init?(json: JSONValue) {
+        func int(_ key: String) -> Int? { json[key]?.int.flatMap { Int(exactly: $0) } }
+        func fd(_ v: JSONValue?) -> Int32? { v?.int.flatMap { Int32(exactly: $0) } }
+        guard let index = int("index"), let generation = int("generation"), let slot = int("slot"),
+              let statusFD = fd(json["statusFD"]), let statsFD = fd(json["statsFD"]),
+              let drainTimeoutMs = json["drainTimeoutMs"]?.int, let heartbeatMs = json["heartbeatMs"]?.int,
+              let logLevel = json["logLevel"]?.string, let configFile = json["configFile"]?.string,
+              let configText = json["configText"]?.string, let list = json["listeners"]?.array else { return nil }
+        var listeners: [ListenerSpec] = []
+        for l in list {
+            guard let fd = fd(l["fd"]), let service = l["service"]?.int.flatMap({ Int(exactly: $0) }),
+                  let address = l["address"]?.string, let shared = l["shared"]?.bool else { return nil }
+            listeners.append(ListenerSpec(fd: fd, service: service, address: address, shared: shared))
+        }
+        let user: String?
+        switch json["user"] {
+        case nil, .null?: user = nil
+        case .string(let name)?: user = name
+        default: return nil
+        }
+        self.init(index: index, generation: generation, slot: slot, statusFD: statusFD, statsFD: statsFD,
+                  drainTimeoutMs: drainTimeoutMs, heartbeatMs: heartbeatMs, user: user, logLevel: logLevel,
+                  listeners: listeners, configFile: configFile, configText: configText)
     }
 }
