@@ -206,7 +206,8 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// The counters of listener group `group`'s connections (`Listener.group`; -1: connections
-    /// of no listener), every loop's added up (thread-safe).
+    /// of no listener), every loop's added up (thread-safe): connections, bytes, datagrams and
+    /// errors; `readCalls`, `writeCalls` and `loopIterations` are kept per loop only (zero here).
     public func groupCounters(_ group: Int) -> LoopCounters {
         var total = LoopCounters(eventLoop.groupCounters(group))
         for loop in loops.dropFirst() { total.add(LoopCounters(loop.groupCounters(group))) }

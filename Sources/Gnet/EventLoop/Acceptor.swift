@@ -186,7 +186,6 @@ extension EventLoop {
             gnet_counter_add(&counters.pointee.read_calls, 1)
             gnet_counter_add(&counters.pointee.bytes_in, UInt64(n))
             gnet_counter_add(&counters.pointee.datagrams_in, 1)
-            gnet_counter_add(&r.pointee.groupCounters.pointee.read_calls, 1)
             gnet_counter_add(&r.pointee.groupCounters.pointee.bytes_in, UInt64(n))
             gnet_counter_add(&r.pointee.groupCounters.pointee.datagrams_in, 1)
             r.pointee.remote = SocketAddress(storage: from, length: len)

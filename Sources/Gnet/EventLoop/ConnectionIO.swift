@@ -74,7 +74,6 @@ extension EventLoop {
                 return delivered
             }
             gnet_counter_add(&counters.pointee.read_calls, 1)
-            gnet_counter_add(&r.pointee.groupCounters.pointee.read_calls, 1)
             switch result {
             case .wouldBlock:
                 return delivered
@@ -237,7 +236,6 @@ extension EventLoop {
     @inline(__always)
     private func syscallWrite(_ r: UnsafeMutablePointer<ConnRecord>, _ call: () throws(SystemError) -> IOResult<Int>) throws(GnetError) -> Int {
         gnet_counter_add(&counters.pointee.write_calls, 1)
-        gnet_counter_add(&r.pointee.groupCounters.pointee.write_calls, 1)
         do throws(SystemError) {
             switch try call() {
             case .processed(let n):
@@ -274,7 +272,6 @@ extension EventLoop {
             throw .system(error)
         }
         gnet_counter_add(&counters.pointee.write_calls, 1)
-        gnet_counter_add(&r.pointee.groupCounters.pointee.write_calls, 1)
         guard case .processed(let n) = result else { throw .system(SystemError("sendto", errno: EAGAIN)) }
         gnet_counter_add(&counters.pointee.bytes_out, UInt64(n))
         gnet_counter_add(&counters.pointee.datagrams_out, 1)

@@ -47,8 +47,9 @@ public final class EventLoop: @unchecked Sendable {
     /// Open connections per listener group.
     @exclusivity(unchecked) var groupConnections: [Int] = []
     /// Traffic counters per listener group, `groupCounters[g]`, and one more, last, for
-    /// connections of no group (enrolled, dialled). Every count the loop keeps in `counters`
-    /// about a connection it also adds to its group's block: a daemon's per-service figures.
+    /// connections of no group (enrolled, dialled). The loop adds each connection's
+    /// connections, bytes, datagrams and errors to its group's block as well as to `counters`
+    /// (system-call counts only to `counters`): a daemon's per-service figures.
     @exclusivity(unchecked) var groupCounters: [UnsafeMutablePointer<gnet_loop_counters_t>] = []
     /// The blocks this loop allocated (those no caller provided).
     private var ownedGroupCounters: [UnsafeMutablePointer<gnet_loop_counters_t>] = []

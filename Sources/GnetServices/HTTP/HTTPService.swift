@@ -114,6 +114,9 @@ public final class HTTPService: EventHandler {
         /// their requests began (the others began at `now`).
         var answeredInBatch: UInt64 = 0
         var oldestInBatch: Int64 = 0
+        /// `options.metrics`, kept here: reading it through `options` copies the options (and
+        /// retains what they hold) on every request.
+        var metrics = HTTPMetrics()
         /// The connection's outbound buffer may be at its cap: set by every write, so that the
         /// check before each request costs one load, not a call.
         var mayBeFull = true
@@ -182,7 +185,13 @@ public final class HTTPService: EventHandler {
         sendTimeoutNanos = options.sendTimeout.nanoseconds
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState(files: FileCache(valid: options.fileCacheValid)))
+        state.pointee.metrics = options.metrics
         table = RouteTable(self.routes.map { ($0.prefix, $0.status, $0.body.count, $0.files != nil) })
+        if let classes = options.metrics.responsesByClass {
+            for i in 0..<table.entries.count where (100..<600).contains(table.entries[i].status) {
+                table.entries[i].classCounter = classes + (table.entries[i].status / 100 - 1)
+            }
+        }
         unavailableRoots = unavailable
     }
 
@@ -516,6 +525,9 @@ public final class HTTPService: EventHandler {
     /// whole whenever the outbound buffer is below its cap, which `onTraffic` makes sure of
     /// before each answer; a batch that cannot be taken (only an error response to a client
     /// that stopped reading) ends the connection instead.
+    /// Not inlined: it is called from a dozen places in `onTraffic`, whose size would
+    /// otherwise keep `respond` from being inlined into the request loop.
+    @inline(never)
     private func flush(_ c: Conn) {
         if state.pointee.answeredInBatch > 0 { recordDurations() }
         guard !state.pointee.batch.isEmpty else { return }
@@ -533,7 +545,7 @@ public final class HTTPService: EventHandler {
     /// Counts a response of `status` (its duration is recorded when the batch is written).
     @inline(__always)
     private func answered(status: Int) {
-        if let classes = options.metrics.responsesByClass, status >= 100 && status < 600 {
+        if let classes = state.pointee.metrics.responsesByClass, status >= 100 && status < 600 {
             gnet_counter_add(classes + (status / 100 - 1), 1)
         }
         state.pointee.answeredInBatch &+= 1
@@ -545,7 +557,7 @@ public final class HTTPService: EventHandler {
     private func recordDurations() {
         let end = gnet_monotonic_ns()
         let n = state.pointee.answeredInBatch
-        let histogram = options.metrics.duration
+        let histogram = state.pointee.metrics.duration
         histogram.record(nanos: end - state.pointee.oldestInBatch)
         if n > 1 { histogram.record(nanos: end - max(state.pointee.now, state.pointee.oldestInBatch), count: n - 1) }
         state.pointee.answeredInBatch = 0
@@ -569,7 +581,10 @@ public final class HTTPService: EventHandler {
         }
         // The prepared response, whole or (HEAD) without its body.
         state.pointee.batch.append(r, count: e.responseCount - (layout.isHEAD ? e.bodyCount : 0))
-        answered(status: e.status)
+        // Counted as `answered(status:)` does, with the class's counter found once per route
+        // (the request loop stays small enough to be inlined whole).
+        if let counter = e.classCounter { gnet_counter_add(counter, 1) }
+        state.pointee.answeredInBatch &+= 1
         accessLog?.record(client: x.client, request: head, layout, status: e.status, bytes: layout.isHEAD ? 0 : e.bodyCount)
         if state.pointee.batch.count >= 64 * 1024 { flush(c) }
     }
@@ -789,7 +804,7 @@ public final class HTTPService: EventHandler {
     /// Answers `status` with a short text and closes the connection.
     private func fail(_ c: Conn, _ status: Int, _ reason: String) {
         flush(c)  // earlier pipelined responses first
-        if let refused = options.metrics.refused { gnet_counter_add(refused, 1) }
+        if let refused = state.pointee.metrics.refused { gnet_counter_add(refused, 1) }
         answered(status: status)
         if let log = accessLog, let x = c.context as? Exchange {
             if case .head = x.phase {

@@ -15,6 +15,8 @@ struct RouteTable: ~Copyable {
         /// The route serves files (no prepared response).
         var servesFiles: Bool
         var status: Int
+        /// Where responses of this route's status class are counted (`HTTPMetrics`), if anywhere.
+        var classCounter: UnsafeMutablePointer<UInt64>? = nil
         var bodyCount: Int
         /// The prepared response; `responseCount` bytes of `responseCapacity`.
         var response: UnsafeMutableRawPointer?
