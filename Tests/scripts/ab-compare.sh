@@ -6,19 +6,13 @@
 # server's CPU time per request. Needs valgrind and wrk.
 # usage: Tests/scripts/ab-compare.sh BEFORE/gnet-bench AFTER/gnet-bench
 set -euo pipefail
+source "$(dirname "$0")/compare-lib.sh"
 [ $# = 2 ] || { echo "usage: $0 BEFORE AFTER (two gnet-bench binaries)" >&2; exit 2; }
 rounds="${ROUNDS:-3}"
 work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-cat > "$work/pipeline.lua" <<'LUA'
-init = function(args)
-  local r = {}
-  for i = 1, tonumber(args[1]) or 1 do r[i] = wrk.format() end
-  req = table.concat(r)
-end
-request = function() return req end
-LUA
+write_pipeline_lua "$work/pipeline.lua"
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 total_ir() { grep -E "^(totals|summary):" "$1" | head -1 | awk '{print $2}'; }

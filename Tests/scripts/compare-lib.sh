@@ -70,3 +70,14 @@ measure() {  # label pid seconds wrk-args (URL included)... -> appends "label rp
   if echo "$out" | grep -q "Non-2xx"; then echo "measure: $label answered non-2xx: $out" >&2; exit 1; fi
   echo "$label ${rps%.*} ${p99:--} $(( (after - before) / (${requests:-0} > 0 ? ${requests:-1} : 1) )) ${busy:-0 0}" >> "$raw"
 }
+
+write_pipeline_lua() {  # file -> a wrk script sending its first argument's number of requests at once (default 1)
+  cat > "$1" <<'LUA'
+init = function(args)
+  local r = {}
+  for i = 1, tonumber(args[1]) or 1 do r[i] = wrk.format() end
+  req = table.concat(r)
+end
+request = function() return req end
+LUA
+}

@@ -19,14 +19,7 @@ source Tests/scripts/compare-lib.sh
 seconds="${1:-5}"
 rounds="${ROUNDS:-3}"
 compare_begin http-compare gnet-c-http
-cat > "$work/pipeline.lua" <<'LUA'
-init = function(args)
-  local r = {}
-  for i = 1, tonumber(args[1]) or 1 do r[i] = wrk.format() end
-  req = table.concat(r)
-end
-request = function() return req end
-LUA
+write_pipeline_lua "$work/pipeline.lua"
 
 start_server() {  # name workers pin -> sets port and pid
   local name=$1 workers=$2 pin=$3 prefix=()
