@@ -100,7 +100,11 @@ public enum Daemon {
     }
 }
 
+/// Writes `text` and a newline to standard error in one write: a command-line error of gnetd or
+/// gnetctl. When standard error is the journal (gnetctl run by the unit's `ExecReload=`, gnetd's
+/// refusal to start) each line carries the `err` priority, so `journalctl -p err` shows it.
 func printError(_ text: String) {
-    var line = text + "\n"
+    let prefix = LogLine.toJournal ? "<\(SyslogPriority.error.rawValue)>" : ""
+    var line = text.split(separator: "\n", omittingEmptySubsequences: false).map { prefix + $0 }.joined(separator: "\n") + "\n"
     line.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
 }

@@ -168,8 +168,5 @@ public enum GnetctlMain {
     }
 }
 
-/// Writes `text` and a newline to standard error (unbuffered, like the daemon's messages).
-private func standardError(_ text: String) {
-    var line = text + "\n"
-    line.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
-}
+/// Writes `text` and a newline to standard error (unbuffered; at priority `err` in the journal).
+private func standardError(_ text: String) { GnetctlActions.reportError(text) }

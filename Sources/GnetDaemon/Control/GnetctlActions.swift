@@ -8,6 +8,9 @@ import CGnetLinux
 public enum GnetctlActions {
     public static let defaultSocket = "/run/gnet/control.sock"
 
+    /// Writes a gnetctl error to standard error (at priority `err` when that is the journal).
+    public static func reportError(_ text: String) { printError(text) }
+
     /// Prints stats as a table (or the daemon's JSON); with `watch`, again every `watch` seconds,
     /// each table with per-second rates since the one before.
     public static func stats(socket: String, json: Bool, watch: Double?) -> Int32 {
