@@ -186,7 +186,7 @@ import Testing
         let commands = ((totals["services"] as? [String: Any])?["kv"] as? [String: Any])?["commands"] as? Int ?? 0
         #expect(commands >= 600_000 + 2 * 20_000, "commands counted: \(commands)")
         let (code, table) = try h.gnetctl(["stats", "-s", h.controlPath])
-        #expect(code == 0 && table.contains("service kv: commands"), "\(table)")
+        #expect(code == 0 && table.contains("service kv: active ") && table.contains(";  commands "), "\(table)")
         #expect(h.stop() == 0)
     }
 

@@ -56,7 +56,7 @@ import socket; s=socket.create_connection(('127.0.0.1', $port)); s.sendall(b'wor
 [ "$answer" = "bonjour, world" ] || fail "answer: $answer"
 stats=$("$gnetctl" -c "$work/greeter.yaml" stats)
 echo "$stats" | grep -q "^greeter 1.0 pid $pid" || fail "stats does not name the daemon: $stats"
-echo "$stats" | grep -q "service hi: greetings 1" || fail "no counter in stats: $stats"
+echo "$stats" | grep -q "^service hi: active .*;  greetings 1$" || fail "no counter in stats: $stats"
 # A reload brings the new setting to a new generation of workers; a bad one changes nothing.
 sed -i 's/greeting: bonjour/greeting: salut/' "$work/greeter.yaml"
 mark=$(wc -l < "$work/notify.log")
