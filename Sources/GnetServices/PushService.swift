@@ -51,6 +51,12 @@ public final class PushService: EventHandler {
         return .none
     }
 
+    /// Draining: every connection is closed now, at a message boundary (only whole lines are
+    /// ever written), after the lines already buffered for it go out.
+    public func beginDraining(_ loop: EventLoop) {
+        for id in connections { loop.conn(id)?.close() }
+    }
+
     private func push(_ loop: EventLoop) {
         self.line.withUnsafeBytes { bytes in
             for id in connections {

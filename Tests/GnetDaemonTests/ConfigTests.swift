@@ -51,6 +51,8 @@ import Testing
         ("control:\n  idle_timeout: 0s\n", "t.yaml:2:17: control.idle_timeout: must be 100ms to 24h, not 0s"),
         ("control:\n  idle_timeout: later\n", "t.yaml:2:17: control.idle_timeout: invalid duration \"later\""),
         ("user: nosuchuser-gnet-test\n", "t.yaml:1:7: user: no such user"),
+        ("drain_timeout: 1s\ndrain_idle_grace: 2s\n", "t.yaml:2:19: drain_idle_grace: must be at most drain_timeout (1000ms)"),
+        ("drain_idle_grace: 31s\n", "t.yaml:1:19: drain_idle_grace: must be"),
         ("services:\n  - name: x\n    protocol: gopher\n    listen: [\"tcp://1.2.3.4:1\"]\n", "t.yaml:3:15: services[0].protocol: protocol must be one of echo, framed, push, metrics, http"),
         ("services:\n  - name: x\n    protocol: echo\n    listen: [\"tcp://\"]\n", "t.yaml:4:14: services[0].listen[0]: invalid address \"tcp://\""),
         ("services:\n  - name: x\n    protocol: echo\n    listen: [\"tulip://howdy\"]\n", "t.yaml:4:14: services[0].listen[0]: unsupported protocol"),

@@ -331,4 +331,107 @@ func readUntilClosed(_ fd: Int32) -> String {
         #expect(answer.hasSuffix("Hello, World!") && !answer.contains("Connection: close"))
         #expect(h.stop() == 0)
     }
+
+    /// The drain without the race: an idle kept-alive connection is given `drain_idle_grace`
+    /// (a request the client sends then is answered, with `Connection: close`), one that sends
+    /// nothing is closed after it, and pipelined requests are all answered, the last one closing.
+    @Test func drainGivesIdleConnectionsAGraceAndAnswersEveryPipelinedRequest() throws {
+        let h = try DaemonHarness(config: "")
+        try h.write(config: """
+        drain_idle_grace: 2s
+        services:
+          - name: web
+            protocol: http
+            listen: ["tcp://127.0.0.1:0"]
+            keepalive_timeout: 60s
+            routes:
+              - { path: /, body: "Hello, World!" }
+
+        """, workers: 1, drain: "30s")
+        try h.start()
+        let address = try h.addresses("web")[0]
+        func send(_ c: EchoClient, _ text: String) { let b = Array(text.utf8); _ = Glibc.send(c.fd, b, b.count, Int32(MSG_NOSIGNAL)) }
+        func readResponse(_ c: EchoClient) -> String {
+            var buf = [UInt8](repeating: 0, count: 4096)
+            let n = recv(c.fd, &buf, buf.count, 0)
+            return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
+        }
+        let request = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+        let late = try EchoClient(address, timeout: 10), silent = try EchoClient(address, timeout: 10)
+        let pipelined = try EchoClient(address, timeout: 10)
+        for c in [late, silent, pipelined] {
+            send(c, request)
+            #expect(readResponse(c).hasSuffix("Hello, World!"))
+        }
+        let reloadedAt = Date()
+        #expect(try h.request("reload")["ok"] as? Bool == true)
+        usleep(300_000)
+        // A request sent after draining began, inside the grace: answered, then closed.
+        send(late, request)
+        let lateAnswer = readUntilClosed(late.fd)
+        #expect(lateAnswer.hasPrefix("HTTP/1.1 200 OK") && lateAnswer.contains("Connection: close") && lateAnswer.hasSuffix("Hello, World!"),
+                "\(lateAnswer.debugDescription)")
+        // Five pipelined requests at once: five answers, only the last closing.
+        send(pipelined, String(repeating: request, count: 5))
+        let batch = readUntilClosed(pipelined.fd)
+        #expect(batch.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == 5, "\(batch.debugDescription)")
+        #expect(batch.components(separatedBy: "Connection: close").count - 1 == 1)
+        #expect((batch.components(separatedBy: "HTTP/1.1 200 OK").last ?? "").contains("Connection: close"), "the last answer closes")
+        // The silent one is still open within the grace, and closed after it.
+        var byte: UInt8 = 0
+        if Date().timeIntervalSince(reloadedAt) < 1.5 {
+            #expect(recv(silent.fd, &byte, 1, Int32(MSG_DONTWAIT)) < 0 && errno == EAGAIN, "closed before its grace")
+        }
+        #expect(recv(silent.fd, &byte, 1, 0) == 0, "the silent connection is closed once its grace is over")
+        let closedAfter = Date().timeIntervalSince(reloadedAt)
+        #expect(closedAfter >= 1.9 && closedAfter < 6, "closed \(closedAfter) s after the reload (grace 2 s)")
+        #expect(h.stop() == 0)
+    }
+
+    /// Echo and push drain at a boundary too: push closes at once after whole messages; an
+    /// echo connection is closed once idle for drain_idle_grace, never while it is talking.
+    @Test func echoAndPushDrainAtABoundary() throws {
+        let h = try DaemonHarness(config: "")
+        try h.write(config: """
+        drain_idle_grace: 1s
+        services:
+          - name: echo
+            protocol: echo
+            listen: ["tcp://127.0.0.1:0"]
+          - name: ticks
+            protocol: push
+            listen: ["tcp://127.0.0.1:0"]
+            interval: 50ms
+            message: tick
+
+        """, workers: 1, drain: "30s")
+        try h.start()
+        let echo = try h.addresses("echo")[0], ticks = try h.addresses("ticks")[0]
+        let idle = try EchoClient(echo, timeout: 10), talking = try EchoClient(echo, timeout: 10)
+        try idle.echo("hello")
+        try talking.echo("hello")
+        let push = try EchoClient(ticks, timeout: 10)
+        var first = [UInt8](repeating: 0, count: 5)
+        #expect(recv(push.fd, &first, 5, Int32(MSG_WAITALL)) == 5)
+        let reloadedAt = Date()
+        #expect(try h.request("reload")["ok"] as? Bool == true)
+        // The talking client keeps echoing for 2 s, past the grace: every echo is answered.
+        for i in 0..<10 {
+            try talking.echo("ping \(i)")
+            usleep(200_000)
+        }
+        #expect(Date().timeIntervalSince(reloadedAt) >= 2)
+        // The idle one was closed after its grace.
+        var byte: UInt8 = 0
+        #expect(recv(idle.fd, &byte, 1, 0) == 0)
+        // The push client got whole lines, then the close.
+        let rest = String(decoding: first, as: UTF8.self) + readUntilClosed(push.fd)
+        #expect(rest.hasSuffix("tick\n") && rest.split(separator: "\n").allSatisfy { $0 == "tick" }, "\(rest.suffix(40).debugDescription)")
+        // The talking one is closed about a grace after it stops.
+        let stopped = Date()
+        #expect(recv(talking.fd, &byte, 1, 0) == 0)
+        let quiet = Date().timeIntervalSince(stopped)
+        #expect(quiet >= 0.5 && quiet < 5, "closed \(quiet) s after it went quiet (grace 1 s)")
+        #expect(h.stop() == 0)
+    }
 }

@@ -115,6 +115,10 @@ public enum ConfigLoader {
             try check(r, value.map { Int64($0) }, path)
         }
         try check(ConfigRanges.drainTimeout, c.drainTimeout.milliseconds, [.key("drain_timeout")])
+        try check(ConfigRanges.drainIdleGrace, c.drainIdleGrace.milliseconds, [.key("drain_idle_grace")])
+        guard c.drainIdleGrace.milliseconds <= c.drainTimeout.milliseconds else {
+            throw fail([.key("drain_idle_grace")], "must be at most drain_timeout (\(c.drainTimeout.milliseconds)ms)")
+        }
         try check(ConfigRanges.workerStallTimeout, c.workerStallTimeout.milliseconds, [.key("worker_stall_timeout")])
         try check(ConfigRanges.controlIdleTimeout, c.control.idleTimeout.milliseconds, [.key("control"), .key("idle_timeout")])
         guard LogLevel.allCases.contains(where: { $0.name == c.logLevel }) else {

@@ -59,6 +59,7 @@ public enum ConfigRanges {
 
     public static let workers = NumericRange("workers", .count, 1...1024)
     public static let drainTimeout = NumericRange("drain_timeout", .duration, 0...day)
+    public static let drainIdleGrace = NumericRange("drain_idle_grace", .duration, 0...30_000)  // and at most drain_timeout
     public static let workerStallTimeout = NumericRange("worker_stall_timeout", .duration, 1000...hour, alsoAllowed: [0])
     public static let controlIdleTimeout = NumericRange("control.idle_timeout", .duration, 100...day)
     public static let readBufferCap = NumericRange("services[].read_buffer_cap", .size, kib...(64 * mib))
@@ -82,7 +83,7 @@ public enum ConfigRanges {
 
     /// Every numeric key.
     public static let all: [NumericRange] = [
-        workers, drainTimeout, workerStallTimeout, controlIdleTimeout, readBufferCap, writeBufferCap, idleTimeout,
+        workers, drainTimeout, drainIdleGrace, workerStallTimeout, controlIdleTimeout, readBufferCap, writeBufferCap, idleTimeout,
         maxConnections, interval, headerTimeout, keepaliveTimeout, sendTimeout, fileCacheValid, maxBodySize, status, delimiter,
         frameLength, lengthFieldOffset, lengthFieldLength, lengthAdjustment, initialBytesToStrip, maxFrameLength,
     ]

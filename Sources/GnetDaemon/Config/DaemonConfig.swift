@@ -98,6 +98,9 @@ public struct DaemonConfig: Decodable, Sendable {
     public var workers: WorkerCount = .auto
     public var user: String? = nil
     public var drainTimeout: ConfigDuration = .seconds(30)
+    /// How long a draining worker leaves a kept-alive connection waiting for its next request
+    /// before closing it (at most `drainTimeout`).
+    public var drainIdleGrace: ConfigDuration = .seconds(1)
     /// A worker whose loop makes no progress for this long is killed and replaced (0 = never).
     public var workerStallTimeout: ConfigDuration = .seconds(10)
     public var logLevel: String = "info"
@@ -111,6 +114,7 @@ public struct DaemonConfig: Decodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case workers, user
         case drainTimeout = "drain_timeout"
+        case drainIdleGrace = "drain_idle_grace"
         case workerStallTimeout = "worker_stall_timeout"
         case logLevel = "log_level"
         case control, services
@@ -121,6 +125,7 @@ public struct DaemonConfig: Decodable, Sendable {
         workers = try c.decodeIfPresent(WorkerCount.self, forKey: .workers) ?? .auto
         user = try c.decodeIfPresent(String.self, forKey: .user)
         drainTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .drainTimeout) ?? .seconds(30)
+        drainIdleGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .drainIdleGrace) ?? .seconds(1)
         workerStallTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .workerStallTimeout) ?? .seconds(10)
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? "info"
         control = try c.decodeIfPresent(ControlConfig.self, forKey: .control)

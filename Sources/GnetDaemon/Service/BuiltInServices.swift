@@ -44,6 +44,7 @@ extension Daemon {
             o.metrics.responsesByClass = context.counter(HTTPSettings.counters[0]).slot  // the five classes, in order
             o.metrics.refused = context.counter("requests_refused").slot
             o.metrics.duration = context.histogram("request_duration")
+            o.drainIdleGrace = context.drainIdleGrace
             if let log {
                 context.onReopenLogs {
                     if let reason = log.reopen() {

@@ -110,6 +110,10 @@ public final class ServiceContext {
     public let workerIndex: Int
     /// This worker's generation (one per start or reload).
     public let generation: Int
+    /// How long, once the worker drains, a connection waiting idle for its client may stay
+    /// before it is closed (`drain_idle_grace`): a service that drains closes idle connections
+    /// after this, not at once, so a request already on its way is still answered.
+    public internal(set) var drainIdleGrace: Duration = .seconds(1)
     /// Where to write what cannot be answered to a client (standard error, with the daemon's name).
     public let logger: any GnetLogger
     let counterBase: UnsafeMutablePointer<UInt64>?

@@ -65,6 +65,7 @@ public enum WorkerProcess {
                                            counterBase: figures + entry.counters, counterNames: entry.counterNames,
                                            histogramBase: figures + entry.histograms, histogramNames: entry.histogramNames))
             contexts.last?.page = page
+            contexts.last?.drainIdleGrace = .milliseconds(config.drainIdleGrace.milliseconds)
             contexts.last?.identity = identity
             contexts.last?.kinds = kinds
         }
@@ -105,7 +106,7 @@ public enum WorkerProcess {
         var options = Options()
         options.readBufferCap = services.compactMap { $0.readBufferCap?.bytes }.max() ?? 0
         options.logger = logger
-        let router = ServiceRouter(handlers: handlers, other: channel)
+        let router = ServiceRouter(handlers: handlers, other: channel, drainIdleGrace: .milliseconds(config.drainIdleGrace.milliseconds))
         channel.servicesDraining = { loop in router.beginDraining(loop) }
         let engine = try Engine(handler: router, listeners: listeners, options: options,
                                 counters: withUnsafeMutablePointer(to: &slot.pointee.counters) { $0 }, groupCounters: trafficBlocks)

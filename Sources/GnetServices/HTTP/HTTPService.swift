@@ -65,6 +65,11 @@ public struct HTTPServiceOptions: @unchecked Sendable {
     /// Where to count responses by status class, refused requests and request durations;
     /// counts nowhere by default.
     public var metrics = HTTPMetrics()
+    /// When the worker begins to drain, a kept-alive connection waiting for its next request is
+    /// given this long before it is closed: a request the client sent as draining began (on
+    /// the wire, not yet read) is answered, with `Connection: close`, instead of meeting a
+    /// closed connection. Zero closes idle connections at once.
+    public var drainIdleGrace: Duration = .seconds(1)
     /// The defaults: 20 s header timeout, 75 s keep-alive timeout, 60 s send timeout, 1 MiB
     /// bodies, no access log.
     public init() {}
@@ -95,6 +100,7 @@ public final class HTTPService: EventHandler {
     private let headerTimeoutNanos: Int64
     private let keepaliveTimeoutNanos: Int64
     private let sendTimeoutNanos: Int64
+    private let drainIdleGraceNanos: Int64
     private let date = HTTPDate()
     /// What changes from request to request. The service runs on one loop thread; keeping its
     /// mutable state behind a pointer spares every request Swift's dynamic exclusivity checks
@@ -183,6 +189,7 @@ public final class HTTPService: EventHandler {
         headerTimeoutNanos = options.headerTimeout.nanoseconds
         keepaliveTimeoutNanos = options.keepaliveTimeout.nanoseconds
         sendTimeoutNanos = options.sendTimeout.nanoseconds
+        drainIdleGraceNanos = max(0, options.drainIdleGrace.nanoseconds)
         state = .allocate(capacity: 1)
         state.initialize(to: LoopState(files: FileCache(valid: options.fileCacheValid)))
         state.pointee.metrics = options.metrics
@@ -214,13 +221,22 @@ public final class HTTPService: EventHandler {
 
     public func onShutdown(_ engine: Engine) { options.accessLog?.flush() }
 
-    /// Draining (nginx's graceful shutdown): kept-alive connections waiting for their next
-    /// request are closed now, and every response from here on carries `Connection: close`, so
-    /// no request is cut off in flight and the worker is soon empty.
+    /// Draining, without the race of closing a kept-alive connection while the client's next
+    /// request is on its way: each connection's next answer — the last of the requests it has
+    /// sent so far, when they are pipelined — carries `Connection: close`, and the connection
+    /// closes after it; one that sends nothing is closed once it has been idle for
+    /// `drainIdleGrace`. Requests answered are never cut off, and the worker is soon empty.
     public func beginDraining(_ loop: EventLoop) {
         state.pointee.draining = true
+        let closeAt = gnet_monotonic_ns() + drainIdleGraceNanos
         loop.forEachConnection { c in
-            if let x = c.context as? Exchange, waitsForRequest(c, x) { c.close() }
+            guard let x = c.context as? Exchange, waitsForRequest(c, x) else { return }
+            if drainIdleGraceNanos == 0 {
+                c.close()
+            } else if closeAt < x.deadline {
+                x.deadline = closeAt
+                watch(c, x, at: closeAt)
+            }
         }
     }
 
@@ -326,7 +342,7 @@ public final class HTTPService: EventHandler {
     public func onTraffic(_ c: Conn) -> Action {
         guard let x = c.context as? Exchange else { return .close }
         refreshResponses()
-        let draining = state.pointee.draining  // while draining, every answer closes its connection
+        let draining = state.pointee.draining  // while draining, the last answer buffered closes its connection
         let now = gnet_monotonic_ns()
         state.pointee.now = now
         // Entered with room: the loop reads no connection whose output is full, and hands input
@@ -375,7 +391,9 @@ public final class HTTPService: EventHandler {
                         fail(c, e.status, e.reason)
                         return .none
                     case .complete(let length):
-                        if draining { layout.keepAlive = false }
+                        // Draining: the connection closes after the last request the client
+                        // has sent; those pipelined behind it are answered first.
+                        if draining && offset + length == view.count { layout.keepAlive = false }
                         let head = UnsafeRawBufferPointer(rebasing: rest[0..<length])
                         offset += length
                         if layout.hasBody {
@@ -476,7 +494,7 @@ public final class HTTPService: EventHandler {
             return false
         }
         x.phase = .head
-        if state.pointee.draining { x.pendingLayout.keepAlive = false }
+        if state.pointee.draining && c.inboundBuffered == 0 { x.pendingLayout.keepAlive = false }
         let head = x.pendingHead
         x.pendingHead = []
         head.withUnsafeBytes { respond(c, x, x.pendingLayout, $0) }
