@@ -33,7 +33,7 @@ nginx_body='location / { default_type text/plain; return 200 "Hello, World!"; }'
 for server in $servers; do
   for depth in 1 16; do
     case $server in
-      gnetd) port=""; gnetd_config 2; start_gnetd "$work/gnetd.yaml"; gnetd_config 2 ;;  # the port fixed for the reloads
+      gnetd) port=""; gnetd_config 2; start_gnetd "$work/gnetd.yaml" 2>> "$work/gnetd.log"; gnetd_config 2 ;;  # the port fixed for the reloads
       nginx) start_nginx "$nginx_body" 2 ;;
     esac
     # nginx -s reload needs the listen port to stay the same: start_nginx wrote it in its file.
