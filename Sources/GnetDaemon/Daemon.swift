@@ -50,6 +50,14 @@ public enum Daemon {
     public static func main(identity: DaemonIdentity, services: [ServiceKind],
                             arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Int32 {
         LogLine.program = identity.name
+        // A supervisor that re-executed itself into this binary: its handoff comes before
+        // anything else (its arguments were its first image's).
+        do throws(HandoffError) {
+            if let handoff = try ReexecHandoff.takeFromEnvironment() { return resume(handoff, identity: identity, services: services) }
+        } catch {
+            LogLine.write(.error, "cannot start: \(error)")
+            return 1
+        }
         if WorkerProcess.isWorker(identity, arguments: arguments) { return WorkerProcess.run(identity: identity, kinds: services) }
         let configPath: String?, check: Bool
         do {
@@ -88,15 +96,41 @@ public enum Daemon {
             print("\(identity.name): configuration \(path ?? "<built-in>") is valid: \(config.services.count) services, \(config.resolvedWorkers) workers")
             return 0
         }
+        return supervise(identity: identity, services: services, config: config, configPath: path)
+    }
+
+    /// Runs the supervisor (continuing the one described by `handoff` after a re-execution);
+    /// returns the exit code.
+    private static func supervise(identity: DaemonIdentity, services: [ServiceKind], config: DaemonConfig, configPath: String?,
+                                  handoff: ReexecHandoff? = nil) -> Int32 {
         var logger = Logger(label: identity.name) { _ in DaemonLogHandler() }
         logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
         do {
-            let supervisor = try Supervisor(identity: identity, kinds: services, config: config, configPath: path, logger: logger)
+            let supervisor = try Supervisor(identity: identity, kinds: services, config: config, configPath: configPath, logger: logger,
+                                            adopting: handoff)
             return try supervisor.run()
         } catch {
             LogLine.write(.error, "cannot start: \(error)")
             return 1
         }
+    }
+
+    /// Continues a supervisor that re-executed itself into this binary: the configuration its
+    /// workers run (as this binary reads it; the file's, if this binary no longer reads that
+    /// text), then its sockets, workers and state.
+    private static func resume(_ handoff: ReexecHandoff, identity: DaemonIdentity, services: [ServiceKind]) -> Int32 {
+        let config: DaemonConfig
+        do throws(ConfigError) {
+            config = try ConfigLoader.parse(handoff.configText, file: handoff.configFile, kinds: services, defaultControlSocket: identity.controlSocket)
+        } catch {
+            guard let path = handoff.configPath,
+                  let current = try? ConfigLoader.load(path: path, kinds: services, defaultControlSocket: identity.controlSocket) else {
+                LogLine.write(.error, "cannot continue after the re-execution: the running configuration: \(error)")
+                return 1
+            }
+            config = current
+        }
+        return supervise(identity: identity, services: services, config: config, configPath: handoff.configPath, handoff: handoff)
     }
 }
 

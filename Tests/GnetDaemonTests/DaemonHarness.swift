@@ -82,7 +82,8 @@ final class DaemonHarness {
     /// Starts gnetd and waits for READY=1 on the notify socket; returns seconds to ready.
     /// `prefix` runs gnetd under another program (e.g. systemd-socket-activate); with
     /// `waitReady: false` the caller waits for READY=1 itself.
-    /// With `captureLog`, gnetd's standard error goes to a file that `log()` reads.
+    /// With `captureLog`, gnetd's standard error goes to a file that `log()` reads. `program` is
+    /// a binary in the build directory, or an absolute path (a copy of gnetd elsewhere).
     @discardableResult
     func start(prefix: [String] = [], waitReady: Bool = true, environment extra: [String] = [], captureLog: Bool = false,
                program: String = "gnetd") throws -> Double {
@@ -90,7 +91,8 @@ final class DaemonHarness {
         env.append("NOTIFY_SOCKET=\(dir)/notify.sock")
         env += extra
         let begin = gnet_monotonic_ns()
-        process = try ChildProcess(prefix + [Self.binDir + "/" + program, "--config", configPath], environment: env,
+        let executable = program.hasPrefix("/") ? program : Self.binDir + "/" + program
+        process = try ChildProcess(prefix + [executable, "--config", configPath], environment: env,
                                    stderrPath: captureLog ? dir + "/stderr.log" : nil)
         if !waitReady { return 0 }
         guard waitFor(notification: "READY=1", timeout: 30) != nil else { throw TestError("gnetd sent no READY=1") }

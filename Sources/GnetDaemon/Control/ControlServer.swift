@@ -222,14 +222,16 @@ extension Supervisor {
             var d: [String: JSONValue] = ["index": .init(w.index), "pid": .init(Int(w.pid)), "generation": .init(w.generation),
                                           "state": .string(page.state(w.statsSlot).name), "uptime_s": .double((w.age * 10).rounded() / 10)]
             if let e = workerLastErrors[w.index] { d["last_error"] = .string(e) }
+            if let b = w.build { d.merge(b.json) { _, stamp in stamp } }
             return .object(d)
         }
         var answer: [String: JSONValue] = [
             "ok": true, "state": .string(state), "pid": .init(getpid()), "name": .string(identity.name), "version": .string(identity.version),
             "generation": .init(generation), "workers": .init(workers.filter { $0.generation == generation }.count), "services": .array(services),
             "config": .string(configPath ?? "<built-in>"), "revision": .string(BuildInfo.revision), "build": .string(BuildInfo.buildID ?? "unknown"),
-            "worker_details": .array(details),
+            "worker_details": .array(details), "exec_count": .init(execCount),
         ]
+        if let binary { answer["binary"] = .string(binary.path) }
         if let lastError { answer["last_error"] = .string(lastError) }
         return .object(answer)
     }

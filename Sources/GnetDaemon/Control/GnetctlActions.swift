@@ -46,10 +46,13 @@ public enum GnetctlActions {
             }
             print("\(show(answer["name"], "gnetd")) \(show(answer["version"])) (pid \(show(answer["pid"]))): \(show(answer["state"])), generation \(show(answer["generation"])), \(show(answer["workers"])) workers")
             print("config: \(show(answer["config"]))  revision \(show(answer["revision"]))  build \(show(answer["build"]))")
+            let execs = answer["exec_count"]?.int ?? 0
+            print("binary: \(show(answer["binary"]))" + (execs > 0 ? "  (re-executed \(execs) time\(execs == 1 ? "" : "s"))" : ""))
             if let e = answer["last_error"]?.string { print("last error: \(e)") }
             print("workers:")
             for w in answer["worker_details"]?.array ?? [] {
                 var line = "  \(show(w["index"]))  pid \(show(w["pid"]))  generation \(show(w["generation"]))  \(show(w["state"]))  up \(show(w["uptime_s"]))s"
+                if let build = w["build"]?.string { line += "  \(show(w["version"])) build \(build.prefix(12))" }
                 if let e = w["last_error"]?.string { line += "\n     last error: \(e)" }
                 print(line)
             }

@@ -136,6 +136,29 @@ final class ListenerSet {
         entries = [:]
     }
 
+    /// The sockets as a re-executing supervisor hands them over: every entry, and the sockets
+    /// systemd passed.
+    func handoff() -> (listeners: [ReexecHandoff.ListenerEntry], passed: [ReexecHandoff.PassedSocket]) {
+        let listeners = entries.map { key, e in
+            ReexecHandoff.ListenerEntry(address: key.address.description, owner: key.owner, fds: e.fds, shared: e.shared,
+                                        adopted: e.adopted, socketFile: e.file?.path)
+        }
+        let passed = adoptedByService.flatMap { service, list in
+            list.map { ReexecHandoff.PassedSocket(service: service, fd: $0.fd, address: $0.address.description) }
+        }
+        return (listeners, passed)
+    }
+
+    /// Takes over the sockets of a handoff: they are this daemon's already, bound by the image
+    /// before the exec, so nothing is bound or probed.
+    func adopt(_ listeners: [ReexecHandoff.ListenerEntry], passed: [ReexecHandoff.PassedSocket]) throws(GnetError) {
+        for p in passed { adoptedByService[p.service, default: []].append((p.fd, try NetworkAddress(parsing: p.address))) }
+        for l in listeners {
+            let key = Key(address: try NetworkAddress(parsing: l.address), owner: l.owner)
+            entries[key] = Entry(fds: l.fds, shared: l.shared, adopted: l.adopted, file: l.socketFile.flatMap { SocketFile(boundAt: $0) })
+        }
+    }
+
     /// Throws `AddressInUse` when another process serves `address`: a Unix path someone accepts
     /// on (a stale file is fine: bind replaces it), a TCP or UDP address a socket of another
     /// process is bound to. Sockets of this daemon (a new specific address under a wildcard it

@@ -43,7 +43,18 @@ final class Supervisor: EventHandler {
     var stopReplies: [ConnID] = []
     /// The control clients connected now.
     var controlClients: [ConnID: ControlSession] = [:]
-    let startedAt = gnet_monotonic_ns()
+    /// When the supervisor started (monotonic ns; across a re-execution, the first image's start).
+    let startedAt: Int64
+    /// The file this supervisor was started from, as it was then: a reload re-executes the
+    /// file when it has changed (`Supervisor+Reexec`).
+    var binary: BinaryIdentity?
+    /// How often this supervisor has re-executed itself into a new binary.
+    var execCount = 0
+    /// What the image before the exec handed over; nil after an ordinary start.
+    let handoff: ReexecHandoff?
+    /// The control socket's listening descriptor, and the socket file we bound for it.
+    var controlFD: Int32 = -1
+    var controlSocketFile: SocketFile?
     var reloadsOK = 0 { didSet { page.summary.set(.reloadsOK, UInt64(reloadsOK)) } }
     var reloadsFailed = 0 { didSet { page.summary.set(.reloadsFailed, UInt64(reloadsFailed)) } }
     var respawns = 0 { didSet { page.summary.set(.respawns, UInt64(respawns)) } }
@@ -75,31 +86,49 @@ final class Supervisor: EventHandler {
         let started: Int64
     }
 
-    init(identity: DaemonIdentity, kinds: [ServiceKind], config: DaemonConfig, configPath: String?, logger: Logger) throws {
+    /// A supervisor for `config`; with `handoff`, the one a re-executed image continues (the
+    /// stats page, sockets and workers of the image before the exec are taken over in `run`).
+    init(identity: DaemonIdentity, kinds: [ServiceKind], config: DaemonConfig, configPath: String?, logger: Logger,
+         adopting handoff: ReexecHandoff? = nil) throws {
         self.identity = identity
         self.kinds = kinds
         self.config = config
         userIDs = Self.lookUp(config.user)
         self.configPath = configPath
         log = logger
-        page = try StatsPage.create(name: identity.name)
+        self.handoff = handoff
+        if let handoff {
+            page = try StatsPage.attach(fd: handoff.statsFD)
+            startedAt = handoff.startedAt
+        } else {
+            page = try StatsPage.create(name: identity.name)
+            startedAt = gnet_monotonic_ns()
+        }
+        binary = BinaryIdentity.ofThisProcess()
     }
 
     // MARK: running
 
     /// Binds everything, starts the workers and serves until stopped. Returns the exit code.
     func run() throws -> Int32 {
-        sockets.adoptedByService = Systemd.passedSockets()
-        workerCount = config.resolvedWorkers
-        // The control socket first: a second gnetd started on the same configuration stops here,
-        // before it has touched a listen address the running one serves.
-        var control = try bindControlSocket(config.control)
-        do {
-            _ = try sockets.prepare(config, workers: workerCount)
-        } catch {
-            control.close()
-            throw error
+        var control: Listener
+        if let handoff {
+            control = try adoptSockets(handoff)
+        } else {
+            sockets.adoptedByService = Systemd.passedSockets()
+            workerCount = config.resolvedWorkers
+            // The control socket first: a second gnetd started on the same configuration stops here,
+            // before it has touched a listen address the running one serves.
+            control = try bindControlSocket(config.control)
+            do {
+                _ = try sockets.prepare(config, workers: workerCount)
+            } catch {
+                control.close()
+                throw error
+            }
+            controlSocketFile = control.socketFile
         }
+        controlFD = control.fd
         // The idle timeout is the control listener's own: worker status channels, enrolled in
         // the same loop, are silent for hours and must never be closed as idle clients. The
         // client cap is the supervisor's (`admitControlClient`), which knows who may get in.
@@ -108,7 +137,7 @@ final class Supervisor: EventHandler {
         // another process has put in its place is taken away).
         defer {
             sockets.closeAll()
-            control.socketFile?.remove()
+            controlSocketFile?.remove()
         }
         do {
             engine = try Engine(handler: self, listeners: [control], options: Options())
@@ -124,6 +153,12 @@ final class Supervisor: EventHandler {
     var lastStartFailed = false
 
     public func onBoot(_ engine: Engine) -> Action {
+        if let ping = Systemd.watchdogPingInterval() { scheduleWatchdog(ping) }
+        if let handoff {
+            startWatchdog()
+            resume(after: handoff)
+            return .none
+        }
         page.summary.set(.supervisorPID, UInt64(getpid()))
         page.summary.set(.startedUnixMs, gnet_realtime_ms())
         page.summary.set(.workersConfigured, UInt64(workerCount))
@@ -136,7 +171,6 @@ final class Supervisor: EventHandler {
                 self.beginStop(force: true)
             }
         }
-        if let ping = Systemd.watchdogPingInterval() { scheduleWatchdog(ping) }
         startWatchdog()
         log.info("\(identity.name) \(identity.version) starting \(workerCount) workers (config: \(configPath ?? "built-in defaults"))")
         return .none
@@ -202,6 +236,7 @@ final class Supervisor: EventHandler {
 
     func workerReported(_ w: WorkerSlot, _ line: String) {
         if line.hasPrefix("failed: ") { w.lastWords = String(line.dropFirst(8)) }
+        if let stamp = BuildStamp(statusLine: line) { w.build = stamp }
         guard line == "ready", !w.ready else { return }
         w.ready = true
         if starting, w.generation == generation, currentGenerationReady {
@@ -351,6 +386,8 @@ final class Supervisor: EventHandler {
             return
         }
         Systemd.notify("RELOADING=1\nSTATUS=reloading configuration")
+        // A new binary on disk (a package upgrade): the new image performs the reload.
+        if reexecIfBinaryChanged(reply: reply) { return }
         let newConfig: DaemonConfig
         do {
             newConfig = try configPath.map { path throws(ConfigError) in
@@ -385,7 +422,7 @@ final class Supervisor: EventHandler {
         }
     }
 
-    private func rejectReload(_ reply: ConnID?, _ reason: String) {
+    func rejectReload(_ reply: ConnID?, _ reason: String) {
         reloadsFailed += 1
         fail("reload failed: \(reason)")
         Systemd.notify("READY=1\nSTATUS=reload failed: \(reason.prefix(200)); \(statusLine())")

@@ -30,10 +30,13 @@ final class WorkerSlot {
     var lastWords: String?
     /// Where its services' figures are in its stats slot.
     var layout = SlotLayout([], kinds: [])
+    /// The build it runs, as it said before "ready" (nil until then).
+    var build: BuildStamp?
 
-    init(index: Int, generation: Int, pid: pid_t, statsSlot: Int) {
+    /// A worker started `started` (monotonic ns; now, unless adopted after a re-execution).
+    init(index: Int, generation: Int, pid: pid_t, statsSlot: Int, started: Int64 = gnet_monotonic_ns()) {
         self.index = index; self.generation = generation; self.pid = pid; self.statsSlot = statsSlot
-        started = gnet_monotonic_ns()
+        self.started = started
     }
 
     /// Seconds since it was started.

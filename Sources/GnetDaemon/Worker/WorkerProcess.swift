@@ -102,6 +102,7 @@ public enum WorkerProcess {
         }
         let channel = WorkerChannel(page: page, slot: spec.slot, fd: spec.statusFD, drainTimeout: .milliseconds(spec.drainTimeoutMs),
                                     heartbeat: .milliseconds(spec.heartbeatMs))
+        channel.buildLine = BuildStamp.current(identity).statusLine
         channel.reopenLogs = { for c in contexts { for reopen in c.reopenLogs { reopen() } } }
         var options = Options()
         options.readBufferCap = services.compactMap { $0.readBufferCap?.bytes }.max() ?? 0
@@ -154,6 +155,8 @@ final class WorkerChannel: EventHandler {
     /// Called once draining begins: the services finish what is in flight and let idle
     /// connections go (kept-alive HTTP connections would otherwise last to the drain timeout).
     var servicesDraining: (EventLoop) -> Void = { _ in }
+    /// Sent before "ready": which build this worker runs (`BuildStamp.statusLine`).
+    var buildLine = ""
     private var open = true
     private var draining = false
     private var pending: [UInt8] = []
@@ -171,6 +174,7 @@ final class WorkerChannel: EventHandler {
             return .shutdown
         }
         page.setState(slot, .serving)
+        if !buildLine.isEmpty { say(buildLine) }
         say("ready")
         if heartbeat > .zero { beat(loop) }
         return .none

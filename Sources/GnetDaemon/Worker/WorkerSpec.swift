@@ -44,34 +44,10 @@ public struct WorkerSpec: Codable, Sendable {
 
     /// The spec as JSON in a new memfd (close-on-exec; the caller passes a copy), read from
     /// its start.
-    func memfd() throws(GnetError) -> Int32 {
-        var data: [UInt8] = []
-        json.encode(into: &data)
-        let fd = gnet_memfd("gnetd-worker-spec")
-        guard fd >= 0 else { throw .system(SystemError("memfd_create", errno: errno)) }
-        let written = data.withUnsafeBytes { b in Result { () throws(SystemError) in try writeAll(fd, b) } }
-        if case .failure(let e) = written {
-            close(fd)
-            throw .system(e)
-        }
-        return fd
-    }
+    func memfd() throws(GnetError) -> Int32 { try JSONMemfd.create(name: "gnetd-worker-spec", json) }
 
     /// Reads the spec from the memfd `fd` (from its start) and closes it; nil when it is not one.
-    static func read(fd: Int32) -> WorkerSpec? {
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let offset = bytes.count
-            guard let n = try? syscall(where: "pread", { pread(fd, &chunk, chunk.count, off_t(offset)) }) else { return nil }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-            if bytes.count > 64 << 20 { return nil }
-        }
-        guard let json = try? JSONParser.parse(bytes) else { return nil }
-        return WorkerSpec(json: json)
-    }
+    static func read(fd: Int32) -> WorkerSpec? { JSONMemfd.read(fd: fd).flatMap { WorkerSpec(json: $0) } }
 
     /// The spec as the JSON object the worker reads, one member per property.
     var json: JSONValue {
