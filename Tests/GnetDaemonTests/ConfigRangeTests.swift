@@ -19,6 +19,7 @@ import Testing
         switch key {
         case "workers": return ("workers: \(value)\n" + service(echo), .echo)
         case "drain_timeout": return ("drain_timeout: \(value)\n" + service(echo), .echo)
+        case "drain_idle_grace": return ("drain_idle_grace: \(value)\n" + service("  - name: s\n    protocol: http\n    listen: [\"tcp://127.0.0.1:0\"]\n    routes: [{path: /, body: ok}]\n"), .http)
         case "worker_stall_timeout": return ("worker_stall_timeout: \(value)\n" + service(echo), .echo)
         case "control.idle_timeout": return ("control:\n  idle_timeout: \(value)\n" + service(echo), .echo)
         case "services[].read_buffer_cap", "services[].write_buffer_cap", "services[].idle_timeout", "services[].max_connections":

@@ -99,7 +99,7 @@ public struct DaemonConfig: Decodable, Sendable {
     public var user: String? = nil
     public var drainTimeout: ConfigDuration = .seconds(30)
     /// How long a draining worker leaves a kept-alive connection waiting for its next request
-    /// before closing it (at most `drainTimeout`).
+    /// before closing it (at most `drainTimeout`; absent: 1s, or `drainTimeout` if shorter).
     public var drainIdleGrace: ConfigDuration = .seconds(1)
     /// A worker whose loop makes no progress for this long is killed and replaced (0 = never).
     public var workerStallTimeout: ConfigDuration = .seconds(10)
@@ -125,7 +125,9 @@ public struct DaemonConfig: Decodable, Sendable {
         workers = try c.decodeIfPresent(WorkerCount.self, forKey: .workers) ?? .auto
         user = try c.decodeIfPresent(String.self, forKey: .user)
         drainTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .drainTimeout) ?? .seconds(30)
-        drainIdleGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .drainIdleGrace) ?? .seconds(1)
+        // Absent: 1s, or drain_timeout when that is shorter.
+        drainIdleGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .drainIdleGrace)
+            ?? ConfigDuration(milliseconds: min(1000, drainTimeout.milliseconds))
         workerStallTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .workerStallTimeout) ?? .seconds(10)
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? "info"
         control = try c.decodeIfPresent(ControlConfig.self, forKey: .control)
