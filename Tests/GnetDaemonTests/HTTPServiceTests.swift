@@ -263,6 +263,15 @@ func readUntilClosed(_ fd: Int32) -> String {
 }
 
 @Suite(.serialized, .timeLimit(.minutes(2))) struct HTTPDrainTests {
+    func send(_ c: EchoClient, _ text: String) { let b = Array(text.utf8); _ = Glibc.send(c.fd, b, b.count, Int32(MSG_NOSIGNAL)) }
+
+    /// What one recv brings: a short response on loopback.
+    func readResponse(_ c: EchoClient) -> String {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = recv(c.fd, &buf, buf.count, 0)
+        return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
+    }
+
     /// On reload the old worker drains like nginx's graceful shutdown: a kept-alive connection
     /// waiting for its next request is closed at once (not at keepalive_timeout or the drain
     /// timeout), a request in flight is answered with `Connection: close`, and the old worker
@@ -283,12 +292,6 @@ func readUntilClosed(_ fd: Int32) -> String {
         try h.write(config: config, workers: 1, drain: "30s")
         try h.start()
         let address = try h.addresses("web")[0]
-        func send(_ c: EchoClient, _ text: String) { let b = Array(text.utf8); _ = Glibc.send(c.fd, b, b.count, Int32(MSG_NOSIGNAL)) }
-        func readResponse(_ c: EchoClient) -> String {
-            var buf = [UInt8](repeating: 0, count: 4096)
-            let n = recv(c.fd, &buf, buf.count, 0)
-            return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
-        }
         let idle = try EchoClient(address, timeout: 10)
         send(idle, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         #expect(readResponse(idle).hasSuffix("Hello, World!"))
@@ -350,12 +353,6 @@ func readUntilClosed(_ fd: Int32) -> String {
         """, workers: 1, drain: "30s")
         try h.start()
         let address = try h.addresses("web")[0]
-        func send(_ c: EchoClient, _ text: String) { let b = Array(text.utf8); _ = Glibc.send(c.fd, b, b.count, Int32(MSG_NOSIGNAL)) }
-        func readResponse(_ c: EchoClient) -> String {
-            var buf = [UInt8](repeating: 0, count: 4096)
-            let n = recv(c.fd, &buf, buf.count, 0)
-            return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
-        }
         let request = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
         let late = try EchoClient(address, timeout: 10), silent = try EchoClient(address, timeout: 10)
         let pipelined = try EchoClient(address, timeout: 10)
