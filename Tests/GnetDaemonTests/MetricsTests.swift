@@ -219,4 +219,31 @@ struct MetricsTests {
         #expect(status.contains("revision ") && status.contains("workers:\n  0  pid "), "\(status)")
         #expect(h.stop() == 0)
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aTricklingHeadIsCutOffAtTheHeaderTimeout() throws {
+        let h = try DaemonHarness(config: """
+            services:
+              - name: stats
+                protocol: metrics
+                listen: ["tcp://127.0.0.1:0"]
+                header_timeout: 500ms
+
+            """, workers: 1)
+        try h.start()
+        let stats = try h.addresses("stats")[0]
+        let slow = try EchoClient(stats, timeout: 10)
+        let begun = Date()
+        for byte in Array("GET /metr".utf8) {
+            _ = send(slow.fd, [byte], 1, Int32(MSG_NOSIGNAL))
+            usleep(100_000)
+        }
+        let answer = readUntilClosed(slow.fd)
+        #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(60))")
+        let after = Date().timeIntervalSince(begun)
+        #expect(after >= 0.4 && after < 5, "closed after \(after) s")
+        // A prompt client is unaffected.
+        #expect(try rawHTTP(stats, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").hasPrefix("HTTP/1.1 200"))
+        #expect(h.stop() == 0)
+    }
 }

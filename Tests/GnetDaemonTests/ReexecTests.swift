@@ -181,6 +181,8 @@ final class KeptAliveHTTPLoad: @unchecked Sendable {
         let before = try supervisorBuild(h)
         let cases: [(String, () throws -> Void)] = [
             ("refuses", { try binary.replace(with: "#!/bin/sh\necho 'this gnetd refuses the configuration' >&2\nexit 1\n", mode: 0o755) }),
+            // Passes --check but is not gnetd (it would die once executed): refused by --version.
+            ("another program", { try binary.replace(with: "#!/bin/sh\necho impostor 9.9\nexit 0\n", mode: 0o755) }),
             ("not executable", { try binary.replace(with: "not a program\n", mode: 0o644) }),
             ("missing", { unlink(binary.path) }),
         ]
@@ -195,6 +197,11 @@ final class KeptAliveHTTPLoad: @unchecked Sendable {
             try EchoClient(address).echo("still serving after \(name)")
         }
         #expect(h.process.map { kill($0.pid, 0) == 0 } == true)
+        // The same refused file still there: the next reload re-reads the configuration with the
+        // running binary instead of failing on it again.
+        let generation = try supervisorBuild(h).generation
+        #expect(try h.request("reload")["ok"] as? Bool == true)
+        #expect(try supervisorBuild(h).generation == generation + 1 && (try supervisorBuild(h)).execs == 0)
         #expect(h.stop() == 0)
     }
 
@@ -213,7 +220,16 @@ final class KeptAliveHTTPLoad: @unchecked Sendable {
         _ = "{\"listeners\": 3".withCString { Glibc.write(junk, $0, strlen($0)) }
         _ = fcntl(junk, F_SETFD, 0)
         defer { close(junk) }
-        for value in ["nonsense", "1000", "\(junk)"] {
+        // A handoff that parses but holds a pid no process can have.
+        let huge = gnet_memfd("huge-pid")
+        _ = """
+            {"listeners":[],"passedSockets":[],"controlFD":5,"statsFD":6,"workers":[{"pid":99999999999,"index":0,"generation":1,\
+            "statsSlot":0,"ready":true,"retiring":false,"started":0,"services":[]}],"generation":1,"workerCount":1,"reloadsOK":0,\
+            "reloadsFailed":0,"respawns":0,"retired":{}}
+            """.withCString { Glibc.write(huge, $0, strlen($0)) }
+        _ = fcntl(huge, F_SETFD, 0)
+        defer { close(huge) }
+        for value in ["nonsense", "1000", "\(junk)", "\(huge)"] {
             try h.start(waitReady: false, environment: ["GNETD_REEXEC=\(value)"], captureLog: true)
             let code = h.process?.wait(timeout: 10)
             #expect(code == 1, "GNETD_REEXEC=\(value): exit \(String(describing: code))")

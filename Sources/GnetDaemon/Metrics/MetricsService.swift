@@ -1,3 +1,4 @@
+import CGnetLinux
 import Gnet
 import GnetServices
 
@@ -5,8 +6,19 @@ import GnetServices
 /// Prometheus text format, `GET /` a small page that reloads itself. Whichever worker takes
 /// the connection reads the shared stats page and renders it (no round trip to the
 /// supervisor). HTTP/1.1 with keep-alive and pipelining, answers in request order; only GET and
-/// HEAD without a body; anything malformed gets 400 and a close.
+/// HEAD without a body; anything malformed gets 400 and a close. A request head must arrive
+/// within `headTimeout` of its first byte (408 and a close), and a connection that asks
+/// nothing for `idleTimeout` is closed: a trickling or silent client holds nothing for long.
 final class MetricsService: EventHandler {
+    /// When a connection's current head began, or when it last finished a request.
+    final class Progress {
+        var headStarted: Int64 = 0
+        var lastAnswered: Int64
+        init(now: Int64) { lastAnswered = now }
+    }
+    /// A connection that asks nothing for this long is closed.
+    static let idleTimeout: Int64 = 60_000_000_000
+    private let headTimeout: Int64
     private let page: StatsPage
     private let identity: DaemonIdentity
     private let kinds: [ServiceKind]
@@ -14,11 +26,44 @@ final class MetricsService: EventHandler {
     private var previous = StatusPage.Totals()
     private let limits = HTTPLimits()
 
-    init(page: StatsPage, identity: DaemonIdentity, kinds: [ServiceKind], refreshSeconds: Int) {
+    init(page: StatsPage, identity: DaemonIdentity, kinds: [ServiceKind], refreshSeconds: Int, headTimeout: Duration = .seconds(10)) {
         self.page = page; self.identity = identity; self.kinds = kinds; self.refreshSeconds = refreshSeconds
+        self.headTimeout = max(1, headTimeout.nanoseconds)
+    }
+
+    func onOpen(_ c: Conn) -> Action {
+        c.context = Progress(now: gnet_monotonic_ns())
+        watch(c.id, c.eventLoop, after: headTimeout)
+        return .none
+    }
+
+    /// Closes the connection once its head is late or it has been idle too long; looks again
+    /// at the next deadline otherwise.
+    private func watch(_ id: ConnID, _ loop: EventLoop, after nanos: Int64) {
+        loop.schedule(after: .nanoseconds(nanos)) { [weak self] in
+            guard let self, let c = loop.conn(id), let p = c.context as? Progress else { return }
+            let now = gnet_monotonic_ns()
+            if p.headStarted > 0 {
+                let late = p.headStarted + self.headTimeout - now
+                if late <= 0 {
+                    self.send(c, status: 408, type: "text/plain", body: "408 request head not received in time\n", isHEAD: false, keepAlive: false)
+                    c.close()
+                } else {
+                    self.watch(id, loop, after: late)
+                }
+                return
+            }
+            let idle = p.lastAnswered + Self.idleTimeout - now
+            if idle <= 0 { c.close() } else { self.watch(id, loop, after: min(idle, self.headTimeout)) }
+        }
     }
 
     func onTraffic(_ c: Conn) -> Action {
+        let progress = c.context as? Progress
+        if let progress, progress.headStarted == 0, c.inboundBuffered > 0 { progress.headStarted = gnet_monotonic_ns() }
+        defer {
+            if let progress, c.inboundBuffered == 0 { progress.headStarted = 0 }
+        }
         while c.isOpen && !c.outboundIsFull && c.inboundBuffered > 0 {
             var layout = HTTPHeadLayout()
             let head: UnsafeRawBufferPointer
@@ -34,6 +79,10 @@ final class MetricsService: EventHandler {
                 return .close
             case .complete(let length):
                 c.discard(length)
+                if let progress {
+                    progress.lastAnswered = gnet_monotonic_ns()
+                    progress.headStarted = c.inboundBuffered > 0 ? progress.lastAnswered : 0
+                }
                 guard let answer else { return .close }
                 let keepAlive = layout.keepAlive && !layout.hasBody
                 send(c, status: answer.status, type: answer.type, body: answer.body, isHEAD: layout.isHEAD, keepAlive: keepAlive)
@@ -80,6 +129,7 @@ final class MetricsService: EventHandler {
         switch status {
         case 200: "OK"
         case 400: "Bad Request"
+        case 408: "Request Timeout"
         case 404: "Not Found"
         case 405: "Method Not Allowed"
         case 413: "Content Too Large"

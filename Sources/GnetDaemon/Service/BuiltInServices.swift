@@ -22,7 +22,8 @@ extension Daemon {
                 throw SettingsError([], "the metrics service runs only in a daemon's worker")
             }
             return MetricsService(page: page, identity: identity, kinds: context.kinds,
-                                  refreshSeconds: max(1, Int((s.refresh?.milliseconds ?? 2000) / 1000)))
+                                  refreshSeconds: max(1, Int((s.refresh?.milliseconds ?? 2000) / 1000)),
+                                  headTimeout: .milliseconds(s.headerTimeout?.milliseconds ?? 10_000))
         },
         .kind("http", settings: HTTPSettings.self, counters: HTTPSettings.counters, histograms: ["request_duration"], prepare: { s, _ in
             // The access log is opened before the switch to `user`: its directory may be root's.
@@ -93,10 +94,20 @@ public struct PushSettings: ServiceSettings {
 public struct MetricsSettings: ServiceSettings {
     /// How often the status page reloads itself (default 2s; whole seconds, 1s to 1h).
     public var refresh: ConfigDuration?
+    /// A request head must arrive within this of its first byte (408 and a close; default 10s).
+    public var headerTimeout: ConfigDuration?
+
+    enum CodingKeys: String, CodingKey {
+        case refresh
+        case headerTimeout = "header_timeout"
+    }
 
     public func validate() throws(SettingsError) {
         if let r = refresh?.milliseconds, !(1000...3_600_000).contains(r) {
             throw SettingsError(["refresh"], "must be 1s to 1h")
+        }
+        if let t = headerTimeout?.milliseconds, !(100...3_600_000).contains(t) {
+            throw SettingsError(["header_timeout"], "must be 100ms to 1h")
         }
     }
 }

@@ -18,12 +18,30 @@ extension Supervisor {
     /// reload goes on as usual.
     func reexecIfBinaryChanged(reply: ConnID?) -> Bool {
         guard let binary, binary.hasChangedOnDisk else { return false }
+        let onDisk = BinaryIdentity(path: binary.path)
+        if let refused = refusedBinary, refused == onDisk {
+            // Refused before and unchanged since: the configuration is reloaded as if the
+            // binary had not changed, rather than every reload failing on the same file.
+            log.warning("reload: \(binary.path) still is the file that failed its check; reloading the configuration with the running binary")
+            return false
+        }
         log.info("reload: \(binary.path) has changed on disk; checking that it can run the configuration")
-        if let failure = BinaryCheck.failure(binary: binary.path, configPath: configPath) {
+        // The file is opened once: what is checked is what is executed, whatever is renamed
+        // over the path meanwhile.
+        let file: Int32
+        do { file = try syscall(where: "open") { open(binary.path, O_PATH | O_CLOEXEC) } } catch {
+            refusedBinary = .some(onDisk)
+            rejectReload(reply, "the new binary cannot run: cannot open \(binary.path): \(error); \(identity.name) goes on with the running one")
+            return true
+        }
+        defer { close(file) }
+        let checked = "/proc/\(getpid())/fd/\(file)"
+        if let failure = BinaryCheck.failure(binary: checked, shownAs: binary.path, daemonName: identity.name, configPath: configPath) {
+            refusedBinary = .some(onDisk)
             rejectReload(reply, "the new binary cannot run: \(failure); \(identity.name) goes on with the running one")
             return true
         }
-        let failure = reexec(binary.path, reply: reply)
+        let failure = reexec(checked, shownAs: binary.path, reply: reply)
         rejectReload(reply, "cannot re-execute \(binary.path): \(failure); \(identity.name) goes on with the running one")
         return true
     }
@@ -58,7 +76,7 @@ extension Supervisor {
 
     /// `execve(path)` with the handoff; returns only when that failed, with why. The handed
     /// descriptors lose close-on-exec just before, and get it back if the exec fails.
-    private func reexec(_ path: String, reply: ConnID?) -> String {
+    private func reexec(_ path: String, shownAs name: String, reply: ConnID?) -> String {
         let handoff = handoffDescription(reply: reply)
         let memfd: Int32
         do throws(GnetError) { memfd = try JSONMemfd.create(name: "\(identity.name)-reexec", handoff.json) } catch { return "\(error)" }
@@ -70,10 +88,10 @@ extension Supervisor {
             guard flags >= 0, fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) == 0 else { return "\(SystemError("fcntl(F_SETFD)", errno: errno)) on descriptor \(fd)" }
             restore.append((fd, flags))
         }
-        let arguments = [path] + CommandLine.arguments.dropFirst()
+        let arguments = [name] + CommandLine.arguments.dropFirst()
         let environment = ChildProcess.inheritedEnvironment().filter { !$0.hasPrefix(ReexecHandoff.environmentKey + "=") }
             + ["\(ReexecHandoff.environmentKey)=\(memfd)"]
-        log.info("re-executing \(path) (exec \(handoff.execCount)): handing over \(workers.count) workers of generation \(generation)")
+        log.info("re-executing \(name) (exec \(handoff.execCount)): handing over \(workers.count) workers of generation \(generation)")
         let cArgs = arguments.map { strdup($0) } + [nil]
         let cEnv = environment.map { strdup($0) } + [nil]
         defer {

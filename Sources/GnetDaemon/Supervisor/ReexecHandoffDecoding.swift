@@ -40,7 +40,7 @@ extension ReexecHandoff {
                 let sm = Members(s, "worker service")
                 services.append((try sm.string("name"), try sm.string("kind")))
             }
-            workers.append(Worker(pid: pid_t(try m.int("pid")), index: try m.int("index"), generation: try m.int("generation"),
+            workers.append(Worker(pid: try m.pid("pid"), index: try m.int("index"), generation: try m.int("generation"),
                                   statsSlot: try m.int("statsSlot"), channelFD: w["channelFD"] == nil ? nil : try m.descriptor("channelFD"),
                                   ready: try m.bool("ready"), retiring: try m.bool("retiring"), started: Int64(try m.int("started")),
                                   services: services, build: BuildStamp(json: w["buildStamp"])))
@@ -73,11 +73,17 @@ private struct Members {
     let what: String
     init(_ value: JSONValue, _ what: String) { self.value = value; self.what = what }
 
-    private func wrong(_ key: String, _ expected: String) -> HandoffError { HandoffError("\(what): \"\(key)\" is missing or not \(expected)") }
+    private func wrong(_ key: String, _ expected: String) -> HandoffError {
+        HandoffError("\(ReexecHandoff.environmentKey): \(what): \"\(key)\" is missing or not \(expected)")
+    }
 
     func int(_ key: String) throws(HandoffError) -> Int {
         guard let v = value[key]?.int, let i = Int(exactly: v) else { throw wrong(key, "a whole number") }
         return i
+    }
+    func pid(_ key: String) throws(HandoffError) -> pid_t {
+        guard let v = value[key]?.int, let pid = pid_t(exactly: v), pid > 0 else { throw wrong(key, "a process id") }
+        return pid
     }
     func descriptor(_ key: String) throws(HandoffError) -> Int32 {
         guard let v = value[key]?.int, let fd = Int32(exactly: v), fd > 2 else { throw wrong(key, "a descriptor number") }

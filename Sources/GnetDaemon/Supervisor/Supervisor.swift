@@ -50,6 +50,9 @@ final class Supervisor: EventHandler {
     var binary: BinaryIdentity?
     /// How often this supervisor has re-executed itself into a new binary.
     var execCount = 0
+    /// The file on disk as it was when it last failed the check (nil inside: missing): while it
+    /// stays so, reloads only re-read the configuration instead of failing on it every time.
+    var refusedBinary: BinaryIdentity?? = nil
     /// What the image before the exec handed over; nil after an ordinary start.
     let handoff: ReexecHandoff?
     /// The control socket's listening descriptor, and the socket file we bound for it.
