@@ -146,10 +146,7 @@ extension Supervisor {
 
     /// Each of a worker's services with the traffic its loop counted for it.
     func serviceTraffic(_ w: WorkerSlot) -> [(service: String, traffic: LoopCounters)] {
-        let base = page.serviceCounters(w.statsSlot)
-        return w.layout.entries.map { entry in
-            (entry.service, LoopCounters(UnsafeMutableRawPointer(base + entry.traffic).bindMemory(to: gnet_loop_counters_t.self, capacity: 1)))
-        }
+        w.layout.entries.map { entry in (entry.service, LoopCounters(page.traffic(w.statsSlot, entry))) }
     }
 
     /// A service's traffic as the stats answer shows it.

@@ -112,7 +112,7 @@ final class MetricsService: EventHandler {
     }
 
     private func send(_ c: Conn, status: Int, type: String, body: String, isHEAD: Bool, keepAlive: Bool) {
-        var response = "HTTP/1.1 \(status) \(reason(status))\r\nServer: \(identity.name)\r\nContent-Type: \(type)\r\n"
+        var response = "HTTP/1.1 \(status) \(HTTPService.reason(status))\r\nServer: \(identity.name)\r\nContent-Type: \(type)\r\n"
         response += "Content-Length: \(body.utf8.count)\r\nCache-Control: no-store\r\n"
         if !keepAlive { response += "Connection: close\r\n" }
         response += "\r\n"
@@ -122,22 +122,6 @@ final class MetricsService: EventHandler {
         } catch {
             // The connection is closing with that error; a full buffer ends it too.
             c.close()
-        }
-    }
-
-    private func reason(_ status: Int) -> String {
-        switch status {
-        case 200: "OK"
-        case 400: "Bad Request"
-        case 408: "Request Timeout"
-        case 404: "Not Found"
-        case 405: "Method Not Allowed"
-        case 413: "Content Too Large"
-        case 414: "URI Too Long"
-        case 431: "Request Header Fields Too Large"
-        case 501: "Not Implemented"
-        case 505: "HTTP Version Not Supported"
-        default: "Error"
         }
     }
 }

@@ -68,7 +68,7 @@ struct MetricsSnapshot {
             let services = (layouts[generation]?.entries ?? []).map { e in
                 Service(
                     name: e.service, kind: e.kind,
-                    traffic: LoopCounters(UnsafeMutableRawPointer(figures + e.traffic).bindMemory(to: gnet_loop_counters_t.self, capacity: 1)),
+                    traffic: LoopCounters(page.traffic(i, e)),
                     counters: e.counterNames.enumerated().map { ($1, gnet_counter_load(figures + e.counters + $0)) },
                     histograms: e.histogramNames.enumerated().map { k, name in
                         let h = DurationHistogram.read(figures + e.histograms + k * DurationHistogram.width)

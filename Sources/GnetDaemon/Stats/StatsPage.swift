@@ -84,6 +84,12 @@ public final class StatsPage: @unchecked Sendable {
     /// The service counters of slot `i` (`GNET_SERVICE_COUNTERS` of them).
     func serviceCounters(_ i: Int) -> UnsafeMutablePointer<UInt64> { gnet_service_counters(base + i) }
 
+    /// The traffic block of the service `entry` (SlotLayout) in slot `i`: what the worker's
+    /// loop counts for that service's listener group.
+    func traffic(_ i: Int, _ entry: SlotLayout.Entry) -> UnsafeMutablePointer<gnet_loop_counters_t> {
+        UnsafeMutableRawPointer(serviceCounters(i) + entry.traffic).bindMemory(to: gnet_loop_counters_t.self, capacity: 1)
+    }
+
     /// The counters of slot `i`.
     func counters(_ i: Int) -> LoopCounters {
         withUnsafeMutablePointer(to: &base[i].counters) { LoopCounters($0) }

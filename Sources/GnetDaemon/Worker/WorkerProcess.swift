@@ -70,9 +70,7 @@ public enum WorkerProcess {
             contexts.last?.kinds = kinds
         }
         // The loop counts each service's connections and traffic in its block (listener group = service).
-        let trafficBlocks = layout.entries.map {
-            UnsafeMutableRawPointer(figures + $0.traffic).bindMemory(to: gnet_loop_counters_t.self, capacity: 1)
-        }
+        let trafficBlocks = layout.entries.map { page.traffic(spec.slot, $0) }
         // What a service needs done as the starting user (logs in root's directories), then the
         // switch to `user` before anything a client can reach is made.
         var prepared: [Any?] = []

@@ -854,10 +854,12 @@ public final class HTTPService: EventHandler {
         let name: String
     }
 
-    static func reason(_ status: Int) -> String {
+    /// The reason phrase of `status` for a status line (`Status` for one not listed).
+    public static func reason(_ status: Int) -> String {
         switch status {
         case 200: "OK"; case 201: "Created"; case 204: "No Content"; case 301: "Moved Permanently"; case 302: "Found"
         case 304: "Not Modified"; case 400: "Bad Request"; case 403: "Forbidden"; case 404: "Not Found"
+        case 405: "Method Not Allowed"
         case 408: "Request Timeout"; case 413: "Content Too Large"; case 414: "URI Too Long"
         case 431: "Request Header Fields Too Large"; case 500: "Internal Server Error"; case 501: "Not Implemented"
         case 503: "Service Unavailable"; case 505: "HTTP Version Not Supported"
