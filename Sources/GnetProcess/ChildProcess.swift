@@ -174,15 +174,32 @@ public enum Spawn {
         posix_spawnattr_setsigmask(&attr, &none)
         posix_spawnattr_setsigdefault(&attr, &all)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let rc = withCStrings(argv, environment) { cArgs, cEnv in
+            program.map { posix_spawn(&pid, $0, actions, &attr, cArgs, cEnv) } ?? posix_spawnp(&pid, argv[0], actions, &attr, cArgs, cEnv)
+        }
+        guard rc == 0 else { throw SystemError(program == nil ? "posix_spawnp" : "posix_spawn", errno: rc) }
+        return pid
+    }
+
+    /// Replaces this process with `program` (`execve`: the same pid and the descriptors not
+    /// marked close-on-exec), shown as `argv[0]`; returns only if that failed, with why.
+    public static func replacingThisProcess(with program: String, _ argv: [String], environment: [String]) -> SystemError {
+        withCStrings(argv, environment) { cArgs, cEnv in
+            execve(program, cArgs, cEnv)
+            return SystemError("execve", errno: errno)
+        }
+    }
+
+    /// `argv` and `environment` as the NULL-terminated C arrays exec and spawn take, for `body`.
+    private static func withCStrings<R>(_ argv: [String], _ environment: [String],
+                                        _ body: ([UnsafeMutablePointer<CChar>?], [UnsafeMutablePointer<CChar>?]) -> R) -> R {
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = environment.map { strdup($0) } + [nil]
         defer {
             cArgs.forEach { free($0) }
             cEnv.forEach { free($0) }
         }
-        var pid: pid_t = 0
-        let rc = program.map { posix_spawn(&pid, $0, actions, &attr, cArgs, cEnv) } ?? posix_spawnp(&pid, argv[0], actions, &attr, cArgs, cEnv)
-        guard rc == 0 else { throw SystemError(program == nil ? "posix_spawnp" : "posix_spawn", errno: rc) }
-        return pid
+        return body(cArgs, cEnv)
     }
 }

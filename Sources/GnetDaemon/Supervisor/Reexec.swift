@@ -92,14 +92,7 @@ extension Supervisor {
         let environment = ChildProcess.inheritedEnvironment().filter { !$0.hasPrefix(ReexecHandoff.environmentKey + "=") }
             + ["\(ReexecHandoff.environmentKey)=\(memfd)"]
         log.info("re-executing \(name) (exec \(handoff.execCount)): handing over \(workers.count) workers of generation \(generation)")
-        let cArgs = arguments.map { strdup($0) } + [nil]
-        let cEnv = environment.map { strdup($0) } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
-        }
-        execve(path, cArgs, cEnv)
-        return "\(SystemError("execve", errno: errno))"
+        return "\(Spawn.replacingThisProcess(with: path, arguments, environment: environment))"
     }
 
     /// Takes over the listening sockets and the control socket of the image before the exec;
